@@ -1,0 +1,1 @@
+"""The healer: a self-healing operations daemon."""

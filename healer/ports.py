@@ -1,0 +1,172 @@
+"""The seams between the healer and the world, as `typing.Protocol`s.
+
+The pipeline depends only on these; `healer.adapters` and `healer.sim` implement them,
+and `healer.bootstrap` chooses which implementation each deployment gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from healer.domain.model import (
+    ActionResult,
+    Approval,
+    Decision,
+    Diagnosis,
+    Incident,
+    LogBatch,
+    MetricsSnapshot,
+    Plan,
+    ServiceRef,
+    TimelineEvent,
+    Topology,
+    Workload,
+)
+from healer.domain.playbook import ParamValue, Playbook
+
+
+class Clock(Protocol):
+    """The only source of time: real in the daemon, simulated in the demo and tests."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class MetricsSource(Protocol):
+    """Reads per-service signals; one query per signal per poll, whatever the service count.
+
+    Raises `healer.errors.SourceUnavailable` when the source cannot answer or answers garbage.
+    """
+
+    def snapshot(self, at: datetime) -> MetricsSnapshot: ...
+
+    def topology(self, at: datetime) -> Topology: ...
+
+
+class LogSource(Protocol):
+    """Reads error-level log lines of a window. Raises `SourceUnavailable` like metrics."""
+
+    def read(self, since: datetime, until: datetime) -> LogBatch: ...
+
+
+class Cluster(Protocol):
+    """Reads and mutates workloads. Every mutation honours `dry_run` (server-side dry run).
+
+    Raises `healer.errors.ActionFailed` (permanent) or `ClusterUnavailable` (temporary).
+    """
+
+    def workload(self, service: ServiceRef) -> Workload: ...
+
+    def scale(self, service: ServiceRef, replicas: int, *, dry_run: bool = False) -> None: ...
+
+    def set_env(
+        self, service: ServiceRef, name: str, value: str, *, dry_run: bool = False
+    ) -> None: ...
+
+    def rollback(
+        self, service: ServiceRef, to_revision: int | None = None, *, dry_run: bool = False
+    ) -> None: ...
+
+
+class Planner(Protocol):
+    """Chooses one of the candidate playbooks (already allowed for the cause) and its params."""
+
+    name: str
+
+    def plan(
+        self,
+        *,
+        incident: Incident,
+        diagnosis: Diagnosis,
+        candidates: Sequence[Playbook],
+        workload: Workload,
+        snapshot: MetricsSnapshot,
+    ) -> Plan | None: ...
+
+
+class Approver(Protocol):
+    """Asks humans to approve a plan; their answers come back as `Approval` rows."""
+
+    def request(self, incident: Incident, plan: Plan, decision: Decision) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells people what happened (chat, pager); must never raise into the pipeline."""
+
+    def notify(self, incident: Incident, event: TimelineEvent) -> None: ...
+
+
+class CodeHost(Protocol):
+    """Opens pull requests for fixes that belong in code or configuration."""
+
+    def open_pull_request(
+        self, *, repository: str, title: str, body: str, changes: dict[str, str]
+    ) -> str: ...
+
+
+class UnitOfWork(Protocol):
+    """One business operation against the store: commit explicitly, roll back by default."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def add_incident(self, incident: Incident) -> None: ...
+
+    def save_incident(self, incident: Incident) -> None: ...
+
+    def get_incident(self, incident_id: str) -> Incident | None: ...
+
+    def open_incidents(self) -> list[Incident]: ...
+
+    def list_incidents(self, *, limit: int = 50) -> list[Incident]: ...
+
+    def append_event(self, event: TimelineEvent) -> None: ...
+
+    def events(self, incident_id: str) -> list[TimelineEvent]: ...
+
+    def record_intent(
+        self,
+        *,
+        key: str,
+        incident_id: str,
+        action: str,
+        target: ServiceRef,
+        args: dict[str, ParamValue],
+        before: dict[str, object],
+        at: datetime,
+    ) -> bool:
+        """Record that a mutation is about to be sent; False if the key already exists."""
+        ...
+
+    def record_result(self, result: ActionResult, at: datetime) -> None: ...
+
+    def pending_intents(self) -> list[PendingIntent]:
+        """Intents with no result: a crash came between sending and recording."""
+        ...
+
+    def add_approval(self, approval: Approval) -> None: ...
+
+    def approvals(self, incident_id: str) -> list[Approval]: ...
+
+    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
+        """(recorded at, target, action) of every intent since `since`, for rate limits."""
+        ...
+
+
+class PendingIntent(Protocol):
+    key: str
+    incident_id: str
+    action: str
+    target: ServiceRef
+    args: dict[str, ParamValue]
+    before: dict[str, object]
+    at: datetime
+
+
+class IncidentStore(Protocol):
+    def unit(self) -> AbstractContextManager[UnitOfWork]: ...
