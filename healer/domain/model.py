@@ -278,11 +278,13 @@ class IncidentStatus(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     MITIGATING = "mitigating"  # an action ran; verifying that it helped
     RESOLVED = "resolved"
-    ESCALATED = "escalated"  # handed to a human: denied, failed or did not help
+    # Handed to a human (denied, failed or did not help). Still open: it keeps its
+    # symptoms grouped under it until they recover, so they do not open a new incident.
+    ESCALATED = "escalated"
 
     @property
     def is_closed(self) -> bool:
-        return self in (IncidentStatus.RESOLVED, IncidentStatus.ESCALATED)
+        return self is IncidentStatus.RESOLVED
 
 
 class EventKind(StrEnum):
