@@ -1,0 +1,213 @@
+"""The detector: every poll's metrics and logs in, the anomalies firing now out.
+
+It owns one `Baseline` per (service, signal) and per (service, log template), and says
+for each service whether it looks healthy, unhealthy, or cannot be told (no data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from healer.detect.baseline import Baseline, Persistence, Thresholds, Verdict
+from healer.detect.logclass import LogClass, classify
+from healer.detect.logpatterns import PatternMiner
+from healer.domain.model import (
+    Anomaly,
+    AnomalyKind,
+    LogBatch,
+    MetricsSnapshot,
+    ServiceRef,
+    Signal,
+)
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    warmup: int = 20  # polls of history before a series may fire
+    window: int = 240  # polls of normal history a baseline keeps
+    latency: Thresholds = Thresholds(z=6.0, ratio=1.6, log_scale=True)
+    errors: Thresholds = Thresholds(z=6.0, ratio=3.0, floor=0.02)
+    logs: Thresholds = Thresholds(z=6.0, ratio=5.0, floor=5.0)
+    persistence: Persistence = Persistence(k=3, n=4, clear=3)
+    min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
+
+
+@dataclass(frozen=True)
+class TemplateCount:
+    """One log template's lines of one service in this poll (estimated from the sample)."""
+
+    template_id: int
+    text: str
+    cls: LogClass
+    count: float
+    since: datetime  # first seen, or the start of the current firing streak
+    firing: bool
+
+
+@dataclass(frozen=True)
+class Observation:
+    at: datetime
+    anomalies: tuple[Anomaly, ...]
+    health: Mapping[ServiceRef, bool | None]  # None: no data this poll, so no verdict
+    templates: Mapping[ServiceRef, tuple[TemplateCount, ...]] = field(default_factory=dict)
+
+    def for_service(self, service: ServiceRef) -> list[Anomaly]:
+        return [a for a in self.anomalies if a.service == service]
+
+
+@dataclass
+class _TemplateSeries:
+    baseline: Baseline
+    text: str
+    cls: LogClass
+    first_seen: datetime
+
+
+class Detector:
+    def __init__(self, settings: DetectionSettings | None = None) -> None:
+        self.settings = settings or DetectionSettings()
+        self._metric: dict[tuple[ServiceRef, Signal], Baseline] = {}
+        self._logs: dict[ServiceRef, dict[int, _TemplateSeries]] = {}
+        self._miner = PatternMiner()
+        self._polls = 0
+
+    def baseline(self, service: ServiceRef, signal: Signal) -> Baseline | None:
+        return self._metric.get((service, signal))
+
+    def observe(self, snapshot: MetricsSnapshot, logs: LogBatch | None) -> Observation:
+        self._polls += 1
+        anomalies: list[Anomaly] = []
+        health: dict[ServiceRef, bool | None] = {}
+        for service, signals in snapshot.services.items():
+            found = self._observe_metrics(service, signals, snapshot.at)
+            anomalies.extend(found)
+            health[service] = None if not _has_golden(signals) else not found
+        templates = self._observe_logs(logs, snapshot.at) if logs is not None else {}
+        for service, counts in templates.items():
+            for count in counts:
+                if count.firing:
+                    anomalies.append(self._log_anomaly(service, count, snapshot.at))
+                    if health.get(service):
+                        health[service] = False
+        return Observation(snapshot.at, tuple(anomalies), health, templates)
+
+    def _observe_metrics(
+        self, service: ServiceRef, signals: Mapping[Signal, float], at: datetime
+    ) -> list[Anomaly]:
+        found = []
+        latency = signals.get(Signal.LATENCY_P99)
+        if latency is not None:
+            verdict = self._series(service, Signal.LATENCY_P99).observe(latency, at)
+            if verdict.firing:
+                found.append(_anomaly(service, AnomalyKind.LATENCY, verdict, at, "p99 latency"))
+        errors, rate = signals.get(Signal.ERROR_RATIO), signals.get(Signal.REQUEST_RATE)
+        if errors is not None and (rate is None or rate >= self.settings.min_rate):
+            verdict = self._series(service, Signal.ERROR_RATIO).observe(errors, at)
+            if verdict.firing:
+                found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
+        return found
+
+    def _series(self, service: ServiceRef, signal: Signal) -> Baseline:
+        key = (service, signal)
+        if key not in self._metric:
+            thresholds = (
+                self.settings.latency if signal is Signal.LATENCY_P99 else self.settings.errors
+            )
+            self._metric[key] = self._new_baseline(thresholds)
+        return self._metric[key]
+
+    def _new_baseline(self, thresholds: Thresholds) -> Baseline:
+        s = self.settings
+        return Baseline(thresholds, s.persistence, window=s.window, warmup=s.warmup)
+
+    def _observe_logs(
+        self, logs: LogBatch, at: datetime
+    ) -> dict[ServiceRef, tuple[TemplateCount, ...]]:
+        counts = self._count_templates(logs)
+        out: dict[ServiceRef, tuple[TemplateCount, ...]] = {}
+        for service, series_by_id in self._logs.items():
+            rows = []
+            for template_id, series in series_by_id.items():
+                count = counts.get((service, template_id), 0.0)
+                verdict = series.baseline.observe(count, at)
+                if count or verdict.firing:
+                    since = verdict.since or series.first_seen
+                    row = TemplateCount(
+                        template_id, series.text, series.cls, count, since, verdict.firing
+                    )
+                    rows.append(row)
+            if rows:
+                out[service] = tuple(rows)
+        return out
+
+    def _count_templates(self, logs: LogBatch) -> dict[tuple[ServiceRef, int], float]:
+        sampled: dict[ServiceRef, int] = {}
+        raw: dict[tuple[ServiceRef, int], int] = {}
+        for record in logs.records:
+            template = self._miner.add(record.message)
+            key = (record.service, template.id)
+            raw[key] = raw.get(key, 0) + 1
+            sampled[record.service] = sampled.get(record.service, 0) + 1
+            known = self._logs.setdefault(record.service, {})
+            if template.id not in known:
+                known[template.id] = self._new_template(template.text, logs.until)
+            else:
+                known[template.id].text = template.text
+        # The sample is scaled up to the true line count the source reported.
+        return {
+            key: n * max(1.0, logs.totals.get(key[0], 0) / sampled[key[0]])
+            for key, n in raw.items()
+        }
+
+    def _new_template(self, text: str, at: datetime) -> _TemplateSeries:
+        baseline = self._new_baseline(self.settings.logs)
+        if self._polls > self.settings.warmup:
+            # We have been reading this service's logs all along: a template never seen
+            # before was absent, which is a real baseline of zero, not a cold start.
+            baseline.seed([0.0] * self.settings.warmup)
+        return _TemplateSeries(baseline, text, classify(text), at)
+
+    @staticmethod
+    def _log_anomaly(service: ServiceRef, count: TemplateCount, at: datetime) -> Anomaly:
+        return Anomaly(
+            service=service,
+            kind=AnomalyKind.LOG_PATTERN,
+            since=count.since,
+            at=at,
+            value=count.count,
+            baseline=0.0,
+            threshold=0.0,
+            score=count.count,
+            template=count.text,
+            detail=f"{count.count:.0f} '{count.cls}' lines: {count.text[:160]}",
+        )
+
+
+def _has_golden(signals: Mapping[Signal, float]) -> bool:
+    return Signal.LATENCY_P99 in signals or Signal.ERROR_RATIO in signals
+
+
+def _anomaly(
+    service: ServiceRef, kind: AnomalyKind, verdict: Verdict, at: datetime, what: str
+) -> Anomaly:
+    ratio = verdict.value / verdict.baseline if verdict.baseline > 0 else float("inf")
+    return Anomaly(
+        service=service,
+        kind=kind,
+        since=verdict.since or at,
+        at=at,
+        value=verdict.value,
+        baseline=verdict.baseline,
+        threshold=verdict.threshold,
+        score=verdict.score,
+        detail=f"{what} {_fmt(kind, verdict.value)} is {ratio:.1f}× its baseline "
+        f"{_fmt(kind, verdict.baseline)}",
+    )
+
+
+def _fmt(kind: AnomalyKind, value: float) -> str:
+    if kind is AnomalyKind.LATENCY:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.1%}"
