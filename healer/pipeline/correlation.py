@@ -1,0 +1,102 @@
+"""Grouping: one incident per underlying problem.
+
+Anomalous services that touch on the call graph are one problem seen from several
+places (a slow callee makes its callers slow), so they form one incident; an anomaly
+next to an open incident joins it instead of opening another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from healer.domain.model import Anomaly, Incident, IncidentStatus, ServiceRef, Topology
+
+
+@dataclass
+class Grouping:
+    opened: list[Incident] = field(default_factory=list)
+    joined: dict[str, list[Anomaly]] = field(default_factory=dict)  # incident id → new symptoms
+
+
+def group(
+    anomalies: Sequence[Anomaly],
+    *,
+    incidents: Sequence[Incident],
+    topology: Topology,
+    now: datetime,
+    new_id: Callable[[], str],
+) -> Grouping:
+    """Attach each connected cluster of anomalous services to an incident, or open one."""
+    result = Grouping()
+    by_service: dict[ServiceRef, list[Anomaly]] = {}
+    for anomaly in anomalies:
+        by_service.setdefault(anomaly.service, []).append(anomaly)
+    for component in _components(by_service, topology):
+        found = [a for s in sorted(component) for a in by_service[s]]
+        owner = _owner(component, incidents, topology)
+        if owner is None:
+            result.opened.append(_open(found, component, now, new_id()))
+            continue
+        fresh = [a for a in found if not _known(owner, a)]
+        if fresh:
+            result.joined.setdefault(owner.id, []).extend(fresh)
+    return result
+
+
+def _components(
+    by_service: dict[ServiceRef, list[Anomaly]], topology: Topology
+) -> list[set[ServiceRef]]:
+    unseen, components = set(by_service), []
+    while unseen:
+        start = min(unseen)
+        stack, component = [start], {start}
+        unseen.discard(start)
+        while stack:
+            for neighbour in topology.neighbours(stack.pop()):
+                if neighbour in unseen:
+                    unseen.discard(neighbour)
+                    component.add(neighbour)
+                    stack.append(neighbour)
+        components.append(component)
+    return components
+
+
+def _owner(
+    component: set[ServiceRef], incidents: Iterable[Incident], topology: Topology
+) -> Incident | None:
+    """The oldest open incident that shares or borders a service with the component."""
+    for incident in sorted(incidents, key=lambda i: i.opened_at):
+        if incident.status.is_closed:
+            continue
+        reach = set(incident.services)
+        for service in incident.services:
+            reach |= topology.neighbours(service)
+        if component & reach:
+            return incident
+    return None
+
+
+def _known(incident: Incident, anomaly: Anomaly) -> bool:
+    return any(
+        a.service == anomaly.service and a.kind == anomaly.kind and a.template == anomaly.template
+        for a in incident.anomalies
+    )
+
+
+def _open(found: list[Anomaly], component: set[ServiceRef], now: datetime, id_: str) -> Incident:
+    first = min(found, key=lambda a: (a.since, -a.score))
+    others = len(component) - 1
+    title = f"{first.kind} on {first.service.name}" + (
+        f" and {others} related service{'s' if others > 1 else ''}" if others else ""
+    )
+    return Incident(
+        id=id_,
+        title=title,
+        opened_at=now,
+        updated_at=now,
+        status=IncidentStatus.OPEN,
+        services=set(component),
+        anomalies=list(found),
+    )
