@@ -185,9 +185,14 @@ def reconcile(
             after = actions.capture(action, workload, intent.args)
             what = actions.describe(action, intent.target, intent.args)
             result = ActionResult(
-                intent.key, intent.action, intent.target, True,
-                f"{what} (confirmed after a restart: it had landed)", dict(intent.before), after,
-            )  # fmt: skip
+                intent.key,
+                intent.action,
+                intent.target,
+                True,
+                f"{what} (confirmed after a restart: it had landed)",
+                dict(intent.before),
+                after,
+            )
             _record(result, store, clock)
         else:
             log.warning("intent %s had not landed; sending it now", intent.key)

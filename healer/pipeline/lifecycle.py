@@ -48,8 +48,11 @@ def _recovered_by_itself(incident: Incident, healer: Healer, poll: Poll, how: st
     incident.healthy_streak = incident.healthy_streak + 1 if verdict else 0
     if incident.healthy_streak < healer.timing.recovered_polls:
         return []
-    return _resolve(incident, poll, f"every affected service healthy for "
-                    f"{incident.healthy_streak} polls ({how})")  # fmt: skip
+    return _resolve(
+        incident,
+        poll,
+        f"every affected service healthy for {incident.healthy_streak} polls ({how})",
+    )
 
 
 def _resolve(incident: Incident, poll: Poll, why: str) -> Events:
@@ -98,9 +101,14 @@ def _diagnosed_event(incident: Incident, d: Diagnosis, poll: Poll) -> TimelineEv
         {"service": str(h.service), "cause": str(h.cause), "score": h.score} for h in d.ranked
     ]
     return event(
-        incident, EventKind.DIAGNOSED, summary, poll.now,
-        root=str(d.root), cause=str(d.cause), ranked=ranked,
-    )  # fmt: skip
+        incident,
+        EventKind.DIAGNOSED,
+        summary,
+        poll.now,
+        root=str(d.root),
+        cause=str(d.cause),
+        ranked=ranked,
+    )
 
 
 def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Poll) -> Events:
@@ -115,20 +123,29 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
     tried = [incident.plan.playbook] if incident.plan and incident.attempts else []
     try:
         plan = planning.plan(
-            incident, diagnosis=d, planner=healer.planner, playbooks=healer.playbooks,
-            workload=workload, snapshot=poll.snapshot, tried=tried,
-        )  # fmt: skip
+            incident,
+            diagnosis=d,
+            planner=healer.planner,
+            playbooks=healer.playbooks,
+            workload=workload,
+            snapshot=poll.snapshot,
+            tried=tried,
+        )
     except planning.RejectedPlan as exc:
         return _escalate(incident, poll, f"plan refused: {exc}")
     if plan is None:
         return _escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}")
     incident.plan = plan
     planned = event(
-        incident, EventKind.PLANNED,
+        incident,
+        EventKind.PLANNED,
         f"Plan ({plan.planner}): {plan.playbook} on {plan.target.name} "
-        f"{dict(plan.params)} — {plan.rationale}", poll.now,
-        playbook=plan.playbook, params=dict(plan.params), target=str(plan.target),
-    )  # fmt: skip
+        f"{dict(plan.params)} — {plan.rationale}",
+        poll.now,
+        playbook=plan.playbook,
+        params=dict(plan.params),
+        target=str(plan.target),
+    )
     return [planned, *_decide(incident, healer, poll)]
 
 
@@ -140,15 +157,22 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
     with healer.store.unit() as uow:
         recent = uow.actions_since(poll.now - approval.RATE_LIMIT_MEMORY)
     context = approval.context_for(
-        plan, workload=workload, snapshot=poll.snapshot, topology=poll.topology,
+        plan,
+        workload=workload,
+        snapshot=poll.snapshot,
+        topology=poll.topology,
         recent=[(at, service) for at, service, _ in recent],
-    )  # fmt: skip
+    )
     decision = approval.decide(plan, policy=healer.policy, context=context, now=poll.now)
     incident.decision = decision
     decided = event(
-        incident, EventKind.DECIDED, f"Policy: {decision.outcome} — {decision.reason}",
-        poll.now, outcome=str(decision.outcome), rule=decision.rule,
-    )  # fmt: skip
+        incident,
+        EventKind.DECIDED,
+        f"Policy: {decision.outcome} — {decision.reason}",
+        poll.now,
+        outcome=str(decision.outcome),
+        rule=decision.rule,
+    )
     if decision.outcome is Outcome.DENY:
         return [decided, *_escalate(incident, poll, f"policy denied it ({decision.reason})")]
     if decision.outcome is Outcome.ASK:
@@ -163,9 +187,13 @@ def _ask(incident: Incident, healer: Healer, poll: Poll) -> Events:
     incident.verification = Verification(started_at=poll.now)  # when the wait began
     needed = incident.decision.approvers_required
     return [
-        event(incident, EventKind.APPROVAL_REQUESTED,
-              f"Approval requested from {needed} approver{'s' if needed > 1 else ''}", poll.now)
-    ]  # fmt: skip
+        event(
+            incident,
+            EventKind.APPROVAL_REQUESTED,
+            f"Approval requested from {needed} approver{'s' if needed > 1 else ''}",
+            poll.now,
+        )
+    ]
 
 
 def _awaiting(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -200,10 +228,15 @@ def _execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
     )
     try:
         results = execution.run_playbook(
-            incident, playbook=playbook, params=plan.params, target=plan.target,
-            cluster=healer.cluster, store=healer.store, clock=healer.clock,
+            incident,
+            playbook=playbook,
+            params=plan.params,
+            target=plan.target,
+            cluster=healer.cluster,
+            store=healer.store,
+            clock=healer.clock,
             dry_run=decision.dry_run,
-        )  # fmt: skip
+        )
     except TemporaryError as exc:  # why: the intent is recorded; reconcile finishes it later
         held = event(incident, EventKind.HELD, f"Cluster unavailable, will retry: {exc}", poll.now)
         return [started, held]
@@ -222,9 +255,15 @@ def _execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
 def _result_event(incident: Incident, result: ActionResult, poll: Poll) -> TimelineEvent:
     kind = EventKind.ACTION_SUCCEEDED if result.ok else EventKind.ACTION_FAILED
     return event(
-        incident, kind, result.detail, poll.now, key=result.key, action=result.action,
-        before=dict(result.before), after=dict(result.after),
-    )  # fmt: skip
+        incident,
+        kind,
+        result.detail,
+        poll.now,
+        key=result.key,
+        action=result.action,
+        before=dict(result.before),
+        after=dict(result.after),
+    )
 
 
 def _mitigating(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -234,10 +273,12 @@ def _mitigating(incident: Incident, healer: Healer, poll: Poll) -> Events:
     progress = verification.verify(incident, spec=spec, health=poll.observation.health)
     if progress is verification.Progress.RECOVERED:
         recovered = event(
-            incident, EventKind.RECOVERED,
+            incident,
+            EventKind.RECOVERED,
             f"Recovered: healthy for {spec.healthy_polls} polls in a row after "
-            f"{incident.plan.playbook}", poll.now,
-        )  # fmt: skip
+            f"{incident.plan.playbook}",
+            poll.now,
+        )
         return [recovered, *_resolve(incident, poll, f"{incident.plan.playbook} worked")]
     if progress is verification.Progress.WAITING:
         return []
@@ -247,15 +288,24 @@ def _mitigating(incident: Incident, healer: Healer, poll: Poll) -> Events:
 def _not_recovered(incident: Incident, healer: Healer, poll: Poll, spec: VerifySpec) -> Events:
     assert incident.plan is not None
     events = [
-        event(incident, EventKind.NOT_RECOVERED, f"Not recovered within {spec.within_polls} "
-              f"polls of {incident.plan.playbook}: reverting", poll.now)
-    ]  # fmt: skip
+        event(
+            incident,
+            EventKind.NOT_RECOVERED,
+            f"Not recovered within {spec.within_polls} "
+            f"polls of {incident.plan.playbook}: reverting",
+            poll.now,
+        )
+    ]
     last = [r for r in incident.actions if r.key.startswith(f"{incident.id}:{incident.attempts}:")]
     try:
         undone = execution.revert(
-            incident, done=last, cluster=healer.cluster, store=healer.store,
-            clock=healer.clock, dry_run=False,
-        )  # fmt: skip
+            incident,
+            done=last,
+            cluster=healer.cluster,
+            store=healer.store,
+            clock=healer.clock,
+            dry_run=False,
+        )
     except (TemporaryError, PermanentError) as exc:  # why: revert failing is itself news
         return events + _escalate(incident, poll, f"revert failed: {exc}")
     for result in undone:

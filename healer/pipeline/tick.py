@@ -104,9 +104,12 @@ def _group(healer: Healer, poll: Poll, report: TickReport) -> list[TimelineEvent
     with healer.store.unit() as uow:
         open_now = uow.open_incidents()
         grouping = group(
-            poll.observation.anomalies, incidents=open_now, topology=poll.topology,
-            now=poll.now, new_id=_new_id,
-        )  # fmt: skip
+            poll.observation.anomalies,
+            incidents=open_now,
+            topology=poll.topology,
+            now=poll.now,
+            new_id=_new_id,
+        )
         for incident in grouping.opened:
             uow.add_incident(incident)
             events.append(_detected(incident, poll.now))
@@ -116,9 +119,15 @@ def _group(healer: Healer, poll: Poll, report: TickReport) -> list[TimelineEvent
                 incident.anomalies.append(anomaly)
                 incident.services.add(anomaly.service)
                 events.append(
-                    event(incident, EventKind.SYMPTOM, f"{anomaly.service.name}: {anomaly.detail}",
-                          poll.now, service=str(anomaly.service), signal=str(anomaly.kind))
-                )  # fmt: skip
+                    event(
+                        incident,
+                        EventKind.SYMPTOM,
+                        f"{anomaly.service.name}: {anomaly.detail}",
+                        poll.now,
+                        service=str(anomaly.service),
+                        signal=str(anomaly.kind),
+                    )
+                )
             if fresh:
                 incident.updated_at = poll.now
                 uow.save_incident(incident)
@@ -132,10 +141,13 @@ def _group(healer: Healer, poll: Poll, report: TickReport) -> list[TimelineEvent
 def _detected(incident: Incident, now: datetime) -> TimelineEvent:
     symptoms = "; ".join(f"{a.service.name}: {a.detail}" for a in incident.anomalies[:6])
     return event(
-        incident, EventKind.DETECTED, f"Detected: {symptoms}", now,
+        incident,
+        EventKind.DETECTED,
+        f"Detected: {symptoms}",
+        now,
         services=sorted(str(s) for s in incident.services),
         since=min(a.since for a in incident.anomalies).isoformat(),
-    )  # fmt: skip
+    )
 
 
 def _advance_all(healer: Healer, poll: Poll) -> list[TimelineEvent]:

@@ -62,20 +62,31 @@ class World:
             {
                 FRONT: Workload(FRONT, 3, 1, "frontend:1", {}, (Rollout(1, "frontend:1", at),)),
                 CHECKOUT: Workload(
-                    CHECKOUT, 3, 2, "checkout:2", {"DB_POOL_SIZE": "3"},
+                    CHECKOUT,
+                    3,
+                    2,
+                    "checkout:2",
+                    {"DB_POOL_SIZE": "3"},
                     (Rollout(1, "checkout:1", at), Rollout(2, "checkout:2", at)),
                 ),
             }
-        )  # fmt: skip
+        )
         self.clock = ManualClock(START)
         self.store = MemoryStore()
         self.approver = RecordingApprover()
         self.healer = Healer(
-            metrics=self.metrics, logs=self.logs, cluster=self.cluster, store=self.store,
-            clock=self.clock, planner=RulePlanner(), approver=self.approver,
-            notifier=RecordingNotifier(), playbooks=load_playbooks(PLAYBOOKS), policy=policy,
+            metrics=self.metrics,
+            logs=self.logs,
+            cluster=self.cluster,
+            store=self.store,
+            clock=self.clock,
+            planner=RulePlanner(),
+            approver=self.approver,
+            notifier=RecordingNotifier(),
+            playbooks=load_playbooks(PLAYBOOKS),
+            policy=policy,
             detector=Detector(),
-        )  # fmt: skip
+        )
         self.sick = False
 
     def poll(self, n: int = 1) -> None:
@@ -90,14 +101,21 @@ class World:
         sick = self.sick and pool_size < 6  # 23 connections wanted over 3 replicas: 11 each at 70%
         base = {Signal.REQUEST_RATE: 50.0, Signal.CPU_UTILISATION: 0.3}
         self.metrics.values = {
-            FRONT: {**base, Signal.LATENCY_P99: (0.9 if sick else 0.12) * jitter(),
-                    Signal.ERROR_RATIO: (0.08 if sick else 0.001) * jitter()},
-            CHECKOUT: {**base, Signal.LATENCY_P99: (0.8 if sick else 0.08) * jitter(),
-                       Signal.ERROR_RATIO: (0.1 if sick else 0.001) * jitter(),
-                       Signal.POOL_USED: 9.0 if sick else 4.0, Signal.POOL_MAX: 3.0 * 3,
-                       Signal.POOL_PENDING: 14.0 if sick else 0.0,
-                       Signal.POOL_TIMEOUTS: 2.0 if sick else 0.0},
-        }  # fmt: skip
+            FRONT: {
+                **base,
+                Signal.LATENCY_P99: (0.9 if sick else 0.12) * jitter(),
+                Signal.ERROR_RATIO: (0.08 if sick else 0.001) * jitter(),
+            },
+            CHECKOUT: {
+                **base,
+                Signal.LATENCY_P99: (0.8 if sick else 0.08) * jitter(),
+                Signal.ERROR_RATIO: (0.1 if sick else 0.001) * jitter(),
+                Signal.POOL_USED: 9.0 if sick else 4.0,
+                Signal.POOL_MAX: 3.0 * 3,
+                Signal.POOL_PENDING: 14.0 if sick else 0.0,
+                Signal.POOL_TIMEOUTS: 2.0 if sick else 0.0,
+            },
+        }
         self.logs.lines = (
             [(CHECKOUT, POOL_LINE.format(n=self.rng.randint(5, 30))) for _ in range(12)]
             if sick
@@ -136,9 +154,15 @@ def test_pool_exhaustion_is_diagnosed_tuned_and_verified() -> None:
     assert world.cluster.mutations() == [("set_env", CHECKOUT, ("DB_POOL_SIZE", "11"))]
     assert incident.status is IncidentStatus.RESOLVED
     kinds = world.kinds(incident.id)
-    for expected in (EventKind.DETECTED, EventKind.DIAGNOSED, EventKind.PLANNED,
-                     EventKind.DECIDED, EventKind.ACTION_SUCCEEDED, EventKind.RECOVERED,
-                     EventKind.RESOLVED):  # fmt: skip
+    for expected in (
+        EventKind.DETECTED,
+        EventKind.DIAGNOSED,
+        EventKind.PLANNED,
+        EventKind.DECIDED,
+        EventKind.ACTION_SUCCEEDED,
+        EventKind.RECOVERED,
+        EventKind.RESOLVED,
+    ):
         assert expected in kinds
     assert kinds.index(EventKind.DECIDED) < kinds.index(EventKind.ACTION_STARTED)
 
@@ -253,9 +277,14 @@ def test_intent_left_by_a_crash_is_settled_not_repeated(landed: bool) -> None:
     world = World(AUTO)
     with world.store.unit() as uow:
         uow.record_intent(
-            key="inc-1:1:0", incident_id="inc-1", action="scale", target=CHECKOUT,
-            args={"replicas": 5}, before={"replicas": 3}, at=START,
-        )  # fmt: skip
+            key="inc-1:1:0",
+            incident_id="inc-1",
+            action="scale",
+            target=CHECKOUT,
+            args={"replicas": 5},
+            before={"replicas": 3},
+            at=START,
+        )
         uow.commit()
     if landed:
         world.cluster.scale(CHECKOUT, 5)
