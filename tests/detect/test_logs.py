@@ -23,10 +23,12 @@ def test_different_errors_get_different_templates() -> None:
     miner = PatternMiner()
     a = miner.add(HIKARI.format(ms=30000, w=3))
     b = miner.add(
-        "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+        "upstream connect error or disconnect/reset before headers. "
+        "reset reason: connection failure"
     )
     c = miner.add(
-        'java.lang.NullPointerException: Cannot invoke "String.length()" because "sku" is null\n\tat com.shop.Cart.add(Cart.java:42)'
+        'java.lang.NullPointerException: Cannot invoke "String.length()" because "sku" is null'
+        "\n\tat com.shop.Cart.add(Cart.java:42)"
     )
     assert len({a.id, b.id, c.id}) == 3
 
@@ -37,7 +39,11 @@ def test_masks_ids_addresses_and_numbers() -> None:
 
 
 def test_python_traceback_is_named_by_its_last_line() -> None:
-    trace = "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\nKeyError: 'currency_code'"
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in f\n'
+        "KeyError: 'currency_code'"
+    )
     assert headline(trace) == "KeyError: 'currency_code'"
 
 
