@@ -1,0 +1,250 @@
+"""The SQL unit of work: one transaction over incidents, timelines, actions and approvals.
+
+Every write is flushed at once, so a refused write (a duplicate id, an unknown incident)
+raises at the call that caused it rather than at `commit()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Dialect, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from healer.adapters.store.codec import dump_incident, jsonable, load_incident
+from healer.adapters.store.engine import translating
+from healer.adapters.store.schema import ActionRow, ApprovalRow, EventRow, IncidentRow
+from healer.domain.model import (
+    ActionResult,
+    Approval,
+    EventKind,
+    Incident,
+    IncidentStatus,
+    ServiceRef,
+    TimelineEvent,
+)
+from healer.domain.playbook import ParamValue
+from healer.errors import StoreError
+from healer.ports import PendingIntent
+
+
+# Not frozen: `PendingIntent` declares plain (settable) attributes, which a frozen
+# dataclass does not satisfy under mypy.
+@dataclass(slots=True)
+class StoredIntent:
+    """A mutation recorded as about to be sent, with no result recorded yet."""
+
+    key: str
+    incident_id: str
+    action: str
+    target: ServiceRef
+    args: dict[str, ParamValue]
+    before: dict[str, object]
+    at: datetime
+
+
+class SqlUnitOfWork:
+    """Implements `healer.ports.UnitOfWork` over one SQLAlchemy session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @translating
+    def commit(self) -> None:
+        self._session.commit()
+
+    @translating
+    def rollback(self) -> None:
+        self._session.rollback()
+
+    @translating
+    def add_incident(self, incident: Incident) -> None:
+        row = IncidentRow(id=incident.id)
+        _fill_incident_row(row, incident)
+        self._session.add(row)
+        self._session.flush()
+
+    @translating
+    def save_incident(self, incident: Incident) -> None:
+        row = self._session.get(IncidentRow, incident.id)
+        if row is None:
+            raise StoreError(f"save_incident: no incident {incident.id}; add it first")
+        _fill_incident_row(row, incident)
+        self._session.flush()
+
+    @translating
+    def get_incident(self, incident_id: str) -> Incident | None:
+        document = self._session.scalar(
+            select(IncidentRow.document).where(IncidentRow.id == incident_id)
+        )
+        return None if document is None else load_incident(document)
+
+    @translating
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet closed, oldest first."""
+        closed = [status.value for status in IncidentStatus if status.is_closed]
+        documents = self._session.scalars(
+            select(IncidentRow.document)
+            .where(IncidentRow.status.not_in(closed))
+            .order_by(IncidentRow.opened_at, IncidentRow.id)
+        )
+        return [load_incident(document) for document in documents]
+
+    @translating
+    def list_incidents(self, *, limit: int = 50) -> list[Incident]:
+        """The most recently opened incidents, newest first."""
+        documents = self._session.scalars(
+            select(IncidentRow.document)
+            .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+            .limit(limit)
+        )
+        return [load_incident(document) for document in documents]
+
+    @translating
+    def append_event(self, event: TimelineEvent) -> None:
+        self._session.add(
+            EventRow(
+                incident_id=event.incident_id,
+                at=event.at,
+                kind=event.kind.value,
+                summary=event.summary,
+                data=jsonable(event.data),
+            )
+        )
+        self._session.flush()
+
+    @translating
+    def events(self, incident_id: str) -> list[TimelineEvent]:
+        rows = self._session.scalars(
+            select(EventRow)
+            .where(EventRow.incident_id == incident_id)
+            .order_by(EventRow.at, EventRow.id)
+        )
+        return [
+            TimelineEvent(row.incident_id, row.at, EventKind(row.kind), row.summary, row.data)
+            for row in rows
+        ]
+
+    @translating
+    def record_intent(
+        self,
+        *,
+        key: str,
+        incident_id: str,
+        action: str,
+        target: ServiceRef,
+        args: dict[str, ParamValue],
+        before: dict[str, object],
+        at: datetime,
+    ) -> bool:
+        """Record that a mutation is about to be sent; False if the key already exists."""
+        values = {
+            "key": key,
+            "incident_id": incident_id,
+            "action": action,
+            "target": str(target),
+            "args": jsonable(args),
+            "before": jsonable(before),
+            "intent_at": at,
+        }
+        # ON CONFLICT DO NOTHING rather than check-then-insert: two daemons racing
+        # during a leader hand-over must not both believe they own the key.
+        statement = (
+            _insert_ignoring_duplicate_keys(self._session.get_bind().dialect)
+            .values(values)
+            .returning(ActionRow.key)
+        )
+        inserted = self._session.execute(statement).scalar_one_or_none()
+        return inserted is not None
+
+    @translating
+    def record_result(self, result: ActionResult, at: datetime) -> None:
+        row = self._session.scalars(select(ActionRow).where(ActionRow.key == result.key)).first()
+        if row is None:
+            raise StoreError(f"record_result: no intent recorded with key {result.key!r}")
+        if row.result_at is not None:
+            raise StoreError(f"record_result: the result of {result.key!r} is already recorded")
+        # The action, target and "before" state were fixed when the intent was recorded.
+        row.ok = result.ok
+        row.detail = result.detail
+        row.after = jsonable(result.after)
+        row.result_at = at
+        self._session.flush()
+
+    @translating
+    def pending_intents(self) -> list[PendingIntent]:
+        """Intents with no result: a crash came between sending and recording."""
+        rows = self._session.scalars(
+            select(ActionRow)
+            .where(ActionRow.result_at.is_(None))
+            .order_by(ActionRow.intent_at, ActionRow.id)
+        )
+        return [_intent(row) for row in rows]
+
+    @translating
+    def add_approval(self, approval: Approval) -> None:
+        self._session.add(
+            ApprovalRow(
+                incident_id=approval.incident_id,
+                approver=approval.approver,
+                approved=approval.approved,
+                comment=approval.comment,
+                at=approval.at,
+            )
+        )
+        self._session.flush()
+
+    @translating
+    def approvals(self, incident_id: str) -> list[Approval]:
+        rows = self._session.scalars(
+            select(ApprovalRow)
+            .where(ApprovalRow.incident_id == incident_id)
+            .order_by(ApprovalRow.at, ApprovalRow.id)
+        )
+        return [
+            Approval(row.incident_id, row.approver, row.approved, row.at, row.comment)
+            for row in rows
+        ]
+
+    @translating
+    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
+        """(recorded at, target, action) of every intent since `since`, for rate limits."""
+        rows = self._session.execute(
+            select(ActionRow.intent_at, ActionRow.target, ActionRow.action)
+            .where(ActionRow.intent_at >= since)
+            .order_by(ActionRow.intent_at, ActionRow.id)
+        )
+        return [(at, ServiceRef.parse(target), action) for at, target, action in rows]
+
+
+def _fill_incident_row(row: IncidentRow, incident: Incident) -> None:
+    diagnosis = incident.diagnosis
+    row.title = incident.title
+    row.status = incident.status.value
+    row.root_service = str(diagnosis.root) if diagnosis and diagnosis.ranked else None
+    row.cause = diagnosis.cause.value if diagnosis and diagnosis.ranked else None
+    row.opened_at = incident.opened_at
+    row.updated_at = incident.updated_at
+    row.resolved_at = incident.resolved_at
+    row.document = dump_incident(incident)
+
+
+def _insert_ignoring_duplicate_keys(dialect: Dialect) -> Insert:
+    # Both supported databases spell "skip on conflict" the same way, through
+    # their own dialect's insert construct.
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    return insert(ActionRow).on_conflict_do_nothing(index_elements=[ActionRow.key])
+
+
+def _intent(row: ActionRow) -> StoredIntent:
+    return StoredIntent(
+        key=row.key,
+        incident_id=row.incident_id,
+        action=row.action,
+        target=ServiceRef.parse(row.target),
+        args=row.args,
+        before=row.before,
+        at=row.intent_at,
+    )
