@@ -1,0 +1,242 @@
+"""The healer's settings: one YAML file plus `HEALER_*` environment variables, read once.
+
+Environment variables override the file (`HEALER_POLL__INTERVAL=5` sets `poll.interval`);
+this is the only module that reads the environment. `load_settings` refuses a bad file
+or variable with a `ConfigError` naming where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from healer.errors import ConfigError
+from healer.yamlfile import YamlDoc, config_error, field_name, load_yaml
+
+ENV_PREFIX = "HEALER_"
+ENV_NESTING = "__"
+CONFIG_ENV = "HEALER_CONFIG"  # the settings file, when no path is given
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class StoreSettings(_Group):
+    """Where incidents, timelines and action intents are kept."""
+
+    url: str | None = None
+    """SQLAlchemy URL; none means SQLite in the user data directory."""
+
+
+class MetricsSourceSettings(_Group):
+    kind: Literal["sim"] = "sim"
+    """Where metrics come from: `sim`, the simulated cluster."""
+
+
+class LogSourceSettings(_Group):
+    kind: Literal["sim"] = "sim"
+    """Where error logs come from: `sim`, the simulated cluster."""
+
+
+class ClusterSettings(_Group):
+    kind: Literal["sim"] = "sim"
+    """Which cluster the healer reads and changes: `sim`, the simulated cluster."""
+
+
+class SimSettings(_Group):
+    """The simulated cluster, for sources of kind `sim`."""
+
+    scenario: str = "steady-state"
+    """A built-in scenario name, or the path of a scenario YAML file."""
+    speed: float = Field(1.0, ge=0)
+    """Simulated seconds per wall-clock second; 0 runs as fast as possible."""
+
+
+class SourcesSettings(_Group):
+    metrics: MetricsSourceSettings = MetricsSourceSettings()
+    """The metrics source (latency, errors, saturation, pools)."""
+    logs: LogSourceSettings = LogSourceSettings()
+    """The log source (error-level lines)."""
+    cluster: ClusterSettings = ClusterSettings()
+    """The cluster API the playbooks act through."""
+    sim: SimSettings = SimSettings()
+    """The simulated cluster behind any `sim` source."""
+
+
+class PollSettings(_Group):
+    interval: float = Field(15.0, gt=0)
+    """Seconds between polls."""
+    window: float = Field(60.0, gt=0)
+    """Seconds of metrics each poll reduces over (the PromQL range)."""
+    startup_delay: float = Field(0.0, ge=0)
+    """Seconds to wait after start before the first poll."""
+
+
+class DetectionSettings(_Group):
+    """When a signal counts as anomalous; defaults suit 15-second polls."""
+
+    warmup_polls: int = Field(20, ge=1)
+    """Polls of history a series needs before it may fire."""
+    baseline_polls: int = Field(240, ge=2)
+    """Polls of normal history each baseline keeps."""
+    persistence_polls: int = Field(4, ge=1)
+    """n: the polls a firing decision looks back over."""
+    persistence_hits: int = Field(3, ge=1)
+    """k: how many of the last n polls must be out of baseline to fire."""
+    clear_polls: int = Field(3, ge=1)
+    """Consecutive normal polls before a firing series clears."""
+    latency_z: float = Field(6.0, gt=0)
+    """Robust z-score (median and MAD) above which p99 latency is out of baseline."""
+    latency_ratio: float = Field(1.6, ge=1)
+    """...and p99 must also be at least this multiple of its baseline."""
+    error_z: float = Field(6.0, gt=0)
+    """Robust z-score above which the 5xx ratio is out of baseline."""
+    error_ratio: float = Field(3.0, ge=1)
+    """...and the 5xx ratio must also be at least this multiple of its baseline."""
+    error_floor: float = Field(0.02, ge=0, le=1)
+    """5xx ratios below this are never anomalies."""
+    log_z: float = Field(6.0, gt=0)
+    """Robust z-score above which a log template's rate is out of baseline."""
+    log_ratio: float = Field(5.0, ge=1)
+    """...and the template's rate must also be this multiple of its usual rate."""
+    log_floor: float = Field(5.0, ge=0)
+    """Lines per poll below which a log template never fires."""
+    min_request_rate: float = Field(0.2, ge=0)
+    """Requests per second below which an error ratio is too noisy to judge."""
+
+    @field_validator("persistence_hits")
+    @classmethod
+    def _hits_fit(cls, hits: int, info: ValidationInfo) -> int:
+        polls = info.data.get("persistence_polls")
+        if polls is not None and hits > polls:
+            raise ValueError(f"persistence_hits {hits} cannot exceed persistence_polls {polls}")
+        return hits
+
+
+class VerificationSettings(_Group):
+    """How an action is judged, for playbooks that do not say."""
+
+    within_polls: int = Field(12, ge=1)
+    """Polls after an action within which the service must recover."""
+    healthy_polls: int = Field(4, ge=1)
+    """Healthy polls in a row that count as recovered."""
+    revert_on_failure: bool = True
+    """Undo an action that did not help, before escalating."""
+    max_attempts: int = Field(2, ge=1)
+    """Actions tried on one incident before it is handed to a human."""
+
+    @field_validator("healthy_polls")
+    @classmethod
+    def _healthy_fits(cls, healthy: int, info: ValidationInfo) -> int:
+        within = info.data.get("within_polls")
+        if within is not None and healthy > within:
+            raise ValueError(f"healthy_polls {healthy} cannot fit in within_polls {within}")
+        return healthy
+
+
+class PathSettings(_Group):
+    """Files the healer reads at start; relative paths in the file are relative to it."""
+
+    playbooks: Path = _REPO / "playbooks"
+    """The directory of playbook YAML files."""
+    policy: Path = _REPO / "examples" / "policy.yaml"
+    """The approval policy file."""
+
+
+class DaemonSettings(_Group):
+    leader_election: bool = False
+    """Elect one active healer among replicas (off: run a single replica)."""
+    shutdown_grace: float = Field(30.0, ge=0)
+    """Seconds a stopping daemon lets the current poll finish."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable, grouped; built by `load_settings` and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTING,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    store: StoreSettings = StoreSettings()
+    """The incident store."""
+    sources: SourcesSettings = SourcesSettings()
+    """Where signals come from and what the healer acts on."""
+    poll: PollSettings = PollSettings()
+    """The poll loop."""
+    detection: DetectionSettings = DetectionSettings()
+    """Anomaly detection thresholds."""
+    verification: VerificationSettings = VerificationSettings()
+    """Default verification of actions."""
+    paths: PathSettings = PathSettings()
+    """Playbooks and policy files."""
+    daemon: DaemonSettings = DaemonSettings()
+    """The long-running process."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives as init values; listing the environment first lets it win.
+        return (env_settings, init_settings)
+
+
+def load_settings(path: str | None = None) -> Settings:
+    """Settings from `path` (or `$HEALER_CONFIG`, or none) with the environment on top."""
+    path = path or os.environ.get(CONFIG_ENV) or None
+    doc = load_yaml(path) if path else YamlDoc("<defaults>", {})
+    data = {} if doc.data is None else doc.data
+    if not isinstance(data, dict):
+        raise ConfigError(doc.path, doc.line(), "<document>", "expected a mapping of settings")
+    try:
+        return Settings(**_relative_to(data, Path(doc.path).parent))
+    except ValidationError as exc:
+        raise _blame(doc, exc) from exc
+
+
+def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in the file read relative to the file, wherever the healer was started."""
+    paths = data.get("paths")
+    if not isinstance(paths, dict):
+        return data
+    resolved = {
+        key: os.path.normpath(base / value)
+        if isinstance(value, str) and not Path(value).is_absolute()
+        else value
+        for key, value in paths.items()
+    }
+    return {**data, "paths": resolved}
+
+
+def _blame(doc: YamlDoc, exc: ValidationError) -> ConfigError:
+    """Point at the environment variable when the bad value came from one, else the file."""
+    first = exc.errors()[0]
+    loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
+    environment = {name.upper() for name in os.environ}
+    # The value may come from HEALER_POLL__INTERVAL or, as JSON, from HEALER_POLL.
+    for end in range(len(loc), 0, -1):
+        variable = ENV_PREFIX + ENV_NESTING.join(str(p) for p in loc[:end]).upper()
+        if variable in environment:
+            reason = first["msg"]
+            if first["type"] == "extra_forbidden":
+                reason = "unknown setting (check the spelling)"
+            return ConfigError("<environment>", None, variable, f"{field_name(loc)}: {reason}")
+    return config_error(doc, exc)
