@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class TickReport:
     at: datetime
     held: str | None = None  # why the poll held instead of judging
+    snapshot: MetricsSnapshot | None = None
     observation: Observation | None = None
     opened: list[Incident] = field(default_factory=list)
     events: list[TimelineEvent] = field(default_factory=list)
@@ -52,6 +53,7 @@ def tick(healer: Healer) -> TickReport:
         return report
     snapshot, topology, logs = read
     healer.holding = None
+    report.snapshot = snapshot
     observation = healer.detector.observe(snapshot, logs)
     report.observation = observation
     poll = Poll(now, snapshot, topology, observation, healer.cluster)

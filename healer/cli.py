@@ -1,0 +1,327 @@
+"""The `healer` command: demo, run, incidents, approve/reject, playbooks, policy, bench."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from healer import views
+from healer.bench.run import Run, run_scenario
+from healer.bench.summary import summarise, table
+from healer.bootstrap import build, build_simulated, load_rules, open_store, scenario_from
+from healer.config import Settings, load_settings
+from healer.daemon import run as run_daemon
+from healer.domain.model import Approval, EventKind
+from healer.errors import HealerError
+from healer.pipeline.tick import TickReport, tick
+from healer.policies import load_policy
+from healer.sim.scenario import builtin_scenarios
+
+app = typer.Typer(help="A self-healing operations daemon.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Incidents recorded in the store.", no_args_is_help=True)
+playbooks_app = typer.Typer(help="Remediation playbooks.", no_args_is_help=True)
+policy_app = typer.Typer(help="Approval policy.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (they print tables, or JSON with --json).")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(policy_app, name="policy")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Settings file (YAML).", exists=True)
+]
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store URL (default: SQLite in the user data dir).")
+]
+FAULT_SCENARIOS = ("cpu-saturation", "pool-exhaustion", "bad-deploy", "slow-dependency")
+
+
+def main() -> None:
+    try:
+        app()
+    except HealerError as exc:  # why: a refused file is a message for the user, not a traceback
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(str(config) if config else None)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def demo(
+    scenario: Annotated[
+        str, typer.Option(help="A built-in scenario, 'all', or a scenario file.")
+    ] = "pool-exhaustion",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scored record as JSON.")
+    ] = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a scenario on the simulated cluster in accelerated time and show the timeline."""
+    _logging(verbose)
+    settings = _settings(config)
+    names = [*FAULT_SCENARIOS, "steady-state"] if scenario == "all" else [scenario]
+    records = []
+    for name in names:
+        started = time.monotonic()
+        run = _run_one(settings, name, store, live=not as_json)
+        run.record["wall_s"] = round(time.monotonic() - started, 2)
+        records.append(run.record)
+        if not as_json:
+            _show_run(run)
+    if as_json:
+        document: Any = records[0] if len(records) == 1 else {"scenarios": records}
+        print(json.dumps(document, indent=2))
+
+
+def _run_one(settings: Settings, name: str, store: str | None, *, live: bool) -> Run:
+    chosen = scenario_from(name)
+    runtime = build_simulated(settings, chosen, store_url=store)
+    with Progress(
+        TextColumn(f"[bold]{chosen.name}[/]"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=chosen.ticks)
+
+        def progress(done: int, total: int, report: TickReport) -> None:
+            bar.update(task, completed=done, description=_clock_text(report, chosen.tick * done))
+            if live:
+                for item in report.events:
+                    err.print(views.event_line(item), highlight=False)
+
+        return run_scenario(chosen, runtime, progress)
+
+
+def _clock_text(report: TickReport, elapsed: Any) -> str:
+    held = f" [red]holding: {report.held}[/]" if report.held else ""
+    return f"simulated {elapsed} ({report.at:%H:%M})" + held
+
+
+def _show_run(run: Run) -> None:
+    record = run.record
+    if not run.incidents:
+        out.print(f"[green]{record['name']}: no incident opened.[/]")
+    for incident in run.incidents:
+        out.print(views.timeline(incident, run.events.get(incident.id, [])))
+        out.print()
+    summary = {
+        k: record.get(k)
+        for k in (
+            "detected",
+            "ttd_s",
+            "root_cause_at1",
+            "playbook",
+            "mitigated",
+            "ttm_s",
+            "false_incidents",
+            "wall_s",
+        )
+    }
+    out.print(f"[bold]{record['name']}[/]: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", exists=True, help="Settings file.")],
+    polls: Annotated[int | None, typer.Option(help="Stop after this many polls.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Run the daemon against the configured sources until SIGTERM."""
+    _logging(verbose)
+    settings = _settings(config)
+    runtime = build(settings)
+    simulation = runtime.simulation
+    interval = settings.poll.interval
+    if simulation is not None:
+        # Simulated sources move one tick per poll; `speed` says how fast that is in wall time.
+        speed = settings.sources.sim.speed
+        interval = simulation.scenario.tick.total_seconds() / speed if speed else 0.01
+
+    def poll() -> None:
+        if simulation is not None:
+            simulation.advance()
+        report = tick(runtime.healer)
+        if report.held:
+            logging.getLogger("healer").warning("poll held: %s", report.held)
+
+    done = run_daemon(
+        poll, interval=interval, startup_delay=settings.poll.startup_delay, max_polls=polls
+    )
+    err.print(f"stopped after {done} polls")
+
+
+@incidents_app.command("list")
+def incidents_list(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List incidents, newest first."""
+    sql = open_store(_settings(config), store)
+    with sql.unit() as uow:
+        found = uow.list_incidents(limit=limit)
+    if as_json:
+        print(json.dumps([views.incident_json(i, []) for i in found], indent=2))
+    else:
+        out.print(views.incidents_table(found))
+
+
+@incidents_app.command("show")
+def incidents_show(
+    incident_id: Annotated[str, typer.Argument(help="The incident id.")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one incident's timeline."""
+    sql = open_store(_settings(config), store)
+    with sql.unit() as uow:
+        incident = uow.get_incident(incident_id)
+        events = uow.events(incident_id)
+    if incident is None:
+        err.print(f"[red]no incident {incident_id}[/]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(views.incident_json(incident, events), indent=2))
+    else:
+        out.print(views.timeline(incident, events))
+
+
+def _answer(
+    incident_id: str,
+    by: str,
+    approved: bool,
+    *,
+    comment: str,
+    config: Path | None,
+    store: str | None,
+) -> None:
+    sql = open_store(_settings(config), store)
+    with sql.unit() as uow:
+        incident = uow.get_incident(incident_id)
+        if incident is None:
+            err.print(f"[red]no incident {incident_id}[/]")
+            raise typer.Exit(1)
+        if not any(e.kind is EventKind.APPROVAL_REQUESTED for e in uow.events(incident_id)):
+            err.print(f"[red]{incident_id} is not waiting for an approval[/]")
+            raise typer.Exit(1)
+        uow.add_approval(Approval(incident_id, by, approved, datetime.now(UTC), comment))
+        uow.commit()
+    out.print(
+        f"{'approved' if approved else 'rejected'} {incident_id} as {by}; the next poll acts on it"
+    )
+
+
+@app.command()
+def approve(
+    incident_id: str,
+    by: Annotated[str, typer.Option(help="Who approves.")],
+    comment: str = "",
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Approve the plan an incident is waiting on."""
+    _answer(incident_id, by, True, comment=comment, config=config, store=store)
+
+
+@app.command()
+def reject(
+    incident_id: str,
+    by: Annotated[str, typer.Option(help="Who rejects.")],
+    comment: str = "",
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Reject the plan an incident is waiting on; it is escalated."""
+    _answer(incident_id, by, False, comment=comment, config=config, store=store)
+
+
+@playbooks_app.command("list")
+def playbooks_list(config: ConfigOption = None) -> None:
+    """List the playbooks, what they fix and their parameters."""
+    playbooks, _ = load_rules(_settings(config))
+    for playbook in playbooks.values():
+        params = ", ".join(
+            f"{p.name} ({p.type}{'' if p.minimum is None else f' ≥{p.minimum:g}'}"
+            f"{'' if p.maximum is None else f' ≤{p.maximum:g}'})"
+            for p in playbook.params
+        )
+        out.print(
+            f"[bold]{playbook.name}[/] ({playbook.risk} risk) fixes "
+            f"{', '.join(sorted(playbook.fixes))}; params: {params or 'none'}"
+        )
+        out.print(f"  {playbook.description.strip()}", highlight=False)
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Annotated[Path, typer.Argument(help="Policy file.")], config: ConfigOption = None
+) -> None:
+    """Load a policy file and report the first problem, with its line."""
+    playbooks, _ = load_rules(_settings(config))
+    policy = load_policy(path, playbooks=list(playbooks))
+    out.print(
+        f"{path}: ok — {len(policy.rules)} rules, default {policy.default}"
+        + (", KILL SWITCH ON" if policy.kill_switch else "")
+    )
+
+
+@bench_app.command("scenarios")
+def bench_scenarios(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Scenario files or folders.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run scenarios and score detection, diagnosis and mitigation."""
+    _logging(False)
+    settings = _settings(config)
+    files = _scenario_files(paths) if paths else sorted(builtin_scenarios().values())
+    records = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, file in enumerate(files):
+            url = f"sqlite:///{scratch}/bench-{index}.db"
+            scenario = scenario_from(str(file))
+            runtime = build_simulated(settings, scenario, store_url=url)
+            err.print(f"running {file}")
+            records.append(run_scenario(scenario, runtime).record)
+    summary = summarise(records)
+    if as_json:
+        print(json.dumps({"scenarios": records, "summary": summary}, indent=2))
+    else:
+        out.print(table(records, summary))
+
+
+def _scenario_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+    return files
