@@ -1,0 +1,96 @@
+"""The operator's alert rules the healer is compared with, and the run's scoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from healer.bench.baselines import Point, Series, burn_rate, static_rule
+from healer.bench.score import Expected, Outcomes, score
+from healer.domain.model import (
+    Cause,
+    Decision,
+    Diagnosis,
+    EventKind,
+    Hypothesis,
+    Incident,
+    IncidentStatus,
+    Outcome,
+    Plan,
+    Risk,
+    ServiceRef,
+    TimelineEvent,
+)
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+STEP = timedelta(seconds=15)
+SVC = ServiceRef("shop", "checkout")
+
+
+def series(points: list[Point]) -> Series:
+    s = Series(STEP)
+    for i, p in enumerate(points):
+        s.add(T0 + i * STEP, {"checkout": p})
+    return s
+
+
+def test_static_rule_waits_for_its_for_clause() -> None:
+    healthy = [Point(0.1, 0.001, 100.0)] * 240  # the first hour sets the SLO: 1.5 × 0.1
+    spike = [Point(1.0, 0.001, 100.0)] * 10  # 2.5 minutes: shorter than `for: 5m`
+    sustained = [Point(1.0, 0.001, 100.0)] * 30
+    alerts = static_rule(series(healthy + spike + healthy[:20] + sustained))
+    assert len(alerts) == 1
+    assert alerts[0].at == T0 + (240 + 10 + 20 + 20) * STEP
+
+
+def test_burn_rate_fires_on_a_fast_burn_only() -> None:
+    quiet = [Point(0.1, 0.0005, 100.0)] * 300
+    burning = [Point(0.1, 0.5, 100.0)] * 40
+    alerts = burn_rate(series(quiet + burning))
+    assert len(alerts) == 1 and alerts[0].at >= T0 + 300 * STEP
+    assert burn_rate(series(quiet)) == []
+
+
+def test_score_reads_detection_diagnosis_action_and_recovery() -> None:
+    onset = T0 + timedelta(minutes=95)
+    opened = onset + timedelta(seconds=60)
+    ranked = (Hypothesis(SVC, Cause.POOL_EXHAUSTION, 4.0, ()),)
+    incident = Incident(
+        "inc-1",
+        "t",
+        opened,
+        opened,
+        IncidentStatus.RESOLVED,
+        {SVC},
+        [],
+        diagnosis=Diagnosis(opened, ranked, frozenset({SVC})),
+        plan=Plan("tune_pool", SVC, {"pool_size": 10}, Risk.MEDIUM, "", "rules"),
+        decision=Decision(Outcome.AUTO, "ok"),
+        attempts=1,
+    )
+
+    def ev(kind: EventKind, minutes: float, **data: str) -> TimelineEvent:
+        return TimelineEvent("inc-1", onset + timedelta(minutes=minutes), kind, str(kind), data)
+
+    events = [
+        ev(EventKind.DECIDED, 2, outcome="auto"),
+        ev(EventKind.ACTION_SUCCEEDED, 2),
+        ev(EventKind.RECOVERED, 5),
+    ]
+    early = Incident("inc-0", "t", T0, T0, IncidentStatus.RESOLVED, {SVC}, [])
+    expected = [Expected(SVC, Cause.POOL_EXHAUSTION, ("tune_pool",), onset)]
+    record = score("x", expected, Outcomes([early, incident], {"inc-1": events}, {}))
+    assert record["detected"] and record["ttd_s"] == 60.0
+    assert record["root_cause_at1"] and record["playbook"] == "tune_pool"
+    assert record["mitigated"] and record["ttm_s"] == 300.0
+    assert record["false_incidents"] == 1
+    assert record["unsafe_actions"] == 0 and record["actions"] == 1
+
+
+def test_an_action_without_an_allowing_decision_is_unsafe() -> None:
+    events = [
+        TimelineEvent("inc-1", T0, EventKind.DECIDED, "ask", {"outcome": "ask"}),
+        TimelineEvent("inc-1", T0, EventKind.ACTION_SUCCEEDED, "scaled", {}),
+    ]
+    incident = Incident("inc-1", "t", T0, T0, IncidentStatus.RESOLVED, {SVC}, [])
+    record = score("x", [], Outcomes([incident], {"inc-1": events}, {}))
+    assert record["unsafe_actions"] == 1
