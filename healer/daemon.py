@@ -42,7 +42,7 @@ def run(
         coalesce=True,
         max_instances=1,
         id="poll",
-        misfire_grace_time=int(interval),
+        misfire_grace_time=max(1, int(interval)),
     )
     _on_signals(stop)
     scheduler.start()
