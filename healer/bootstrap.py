@@ -23,8 +23,8 @@ from healer.pipeline.planning import RulePlanner
 from healer.playbooks import load_playbooks
 from healer.policies import load_policy
 from healer.ports import Approver, Clock, Cluster, IncidentStore, LogSource, MetricsSource, Notifier
-from healer.sim.run import Simulation
 from healer.sim.scenario import Scenario, load_scenario, scenario_by_name
+from healer.sim.simulation import Simulation
 
 REPO = Path(__file__).resolve().parents[1]
 AUTO_POLICY = REPO / "examples" / "policy-auto.yaml"
@@ -59,7 +59,9 @@ def detection(settings: Settings) -> DetectionSettings:
     return DetectionSettings(
         warmup=d.warmup_polls,
         window=d.baseline_polls,
-        latency=Thresholds(z=d.latency_z, ratio=d.latency_ratio, log_scale=True),
+        latency=Thresholds(
+            z=d.latency_z, ratio=d.latency_ratio, min_delta=d.latency_min_increase, log_scale=True
+        ),
         errors=Thresholds(z=d.error_z, ratio=d.error_ratio, floor=d.error_floor),
         logs=Thresholds(z=d.log_z, ratio=d.log_ratio, floor=d.log_floor),
         persistence=Persistence(k=d.persistence_hits, n=d.persistence_polls, clear=d.clear_polls),

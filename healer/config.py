@@ -89,16 +89,18 @@ class DetectionSettings(_Group):
     """Polls of history a series needs before it may fire."""
     baseline_polls: int = Field(240, ge=2)
     """Polls of normal history each baseline keeps."""
-    persistence_polls: int = Field(4, ge=1)
+    persistence_polls: int = Field(5, ge=1)
     """n: the polls a firing decision looks back over."""
-    persistence_hits: int = Field(3, ge=1)
+    persistence_hits: int = Field(4, ge=1)
     """k: how many of the last n polls must be out of baseline to fire."""
     clear_polls: int = Field(3, ge=1)
     """Consecutive normal polls before a firing series clears."""
     latency_z: float = Field(6.0, gt=0)
     """Robust z-score (median and MAD) above which p99 latency is out of baseline."""
-    latency_ratio: float = Field(1.6, ge=1)
+    latency_ratio: float = Field(2.0, ge=1)
     """...and p99 must also be at least this multiple of its baseline."""
+    latency_min_increase: float = Field(0.03, ge=0)
+    """...and at least this many seconds above it (smaller moves are noise to a user)."""
     error_z: float = Field(6.0, gt=0)
     """Robust z-score above which the 5xx ratio is out of baseline."""
     error_ratio: float = Field(3.0, ge=1)

@@ -27,6 +27,7 @@ class Thresholds:
     z: float = 6.0  # robust standard deviations above the median
     ratio: float = 1.6  # and at least this multiple of the median
     floor: float = 0.0  # and at least this absolute value (e.g. a 2% error ratio)
+    min_delta: float = 0.0  # and at least this far above the median (e.g. 30 ms of p99)
     log_scale: bool = False  # compare logarithms: right for latencies (multiplicative noise)
 
 
@@ -132,7 +133,8 @@ class Baseline:
     def _threshold(self, centre: float, sigma: float) -> float:
         by_z = self._unscale(centre + self._t.z * sigma)
         by_ratio = self._unscale(centre) * self._t.ratio
-        return max(by_z, by_ratio, self._t.floor)
+        by_delta = self._unscale(centre) + self._t.min_delta
+        return max(by_z, by_ratio, by_delta, self._t.floor)
 
     def _scale(self, value: float) -> float:
         return math.log(max(value, 1e-6)) if self._t.log_scale else value

@@ -27,10 +27,13 @@ from healer.domain.model import (
 class DetectionSettings:
     warmup: int = 20  # polls of history before a series may fire
     window: int = 240  # polls of normal history a baseline keeps
-    latency: Thresholds = Thresholds(z=6.0, ratio=1.6, log_scale=True)
+    # A p99 that doubles by at least 30 ms: smaller moves are noise to a user.
+    latency: Thresholds = Thresholds(z=6.0, ratio=2.0, min_delta=0.03, log_scale=True)
     errors: Thresholds = Thresholds(z=6.0, ratio=3.0, floor=0.02)
     logs: Thresholds = Thresholds(z=6.0, ratio=5.0, floor=5.0)
-    persistence: Persistence = Persistence(k=3, n=4, clear=3)
+    # 4 of 5: a one-tick blip stays in a 1-minute rate window for 4 polls, so fewer
+    # would page on every deploy blip and GC pause.
+    persistence: Persistence = Persistence(k=4, n=5, clear=3)
     min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
 
 

@@ -31,8 +31,8 @@ _RULES: tuple[tuple[LogClass, re.Pattern[str]], ...] = tuple(
         ),
         (
             LogClass.UPSTREAM,
-            r"upstream connect error|code = Unavailable|503 Service Unavailable"
-            r"|connection refused|no healthy upstream|reset reason",
+            r"upstream connect error|rpc error: code = \w+|503 Service Unavailable"
+            r"|connection refused|no healthy upstream|reset reason|failed to call",
         ),
         (LogClass.TIMEOUT, r"deadline exceeded|timed out|timeout"),
         (

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from healer.domain.model import Anomaly, Incident, IncidentStatus, ServiceRef, Topology
+from healer.domain.model import Anomaly, AnomalyKind, Incident, IncidentStatus, ServiceRef, Topology
 
 
 @dataclass
@@ -37,7 +37,10 @@ def group(
         found = [a for s in sorted(component) for a in by_service[s]]
         owner = _owner(component, incidents, topology)
         if owner is None:
-            result.opened.append(_open(found, component, now, new_id()))
+            # Error lines alone are evidence, not an incident: noisy services log bursts
+            # of harmless errors, and a real problem shows in latency or 5xx too.
+            if any(a.kind is not AnomalyKind.LOG_PATTERN for a in found):
+                result.opened.append(_open(found, component, now, new_id()))
             continue
         fresh = [a for a in found if not _known(owner, a)]
         if fresh:
@@ -86,7 +89,8 @@ def _known(incident: Incident, anomaly: Anomaly) -> bool:
 
 
 def _open(found: list[Anomaly], component: set[ServiceRef], now: datetime, id_: str) -> Incident:
-    first = min(found, key=lambda a: (a.since, -a.score))
+    metric = [a for a in found if a.kind is not AnomalyKind.LOG_PATTERN] or found
+    first = min(metric, key=lambda a: (a.since, -a.score))
     others = len(component) - 1
     title = f"{first.kind} on {first.service.name}" + (
         f" and {others} related service{'s' if others > 1 else ''}" if others else ""

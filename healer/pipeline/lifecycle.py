@@ -93,7 +93,9 @@ def _rediagnose(incident: Incident, poll: Poll) -> Events:
 def _diagnosed_event(incident: Incident, d: Diagnosis, poll: Poll) -> TimelineEvent:
     top = d.ranked[0]
     because = "; ".join(e.summary for e in top.evidence if e.weight > 0)
-    others = ", ".join(f"{h.service.name} ({h.cause}, {h.score:.1f})" for h in d.ranked[1:3])
+    others = ", ".join(
+        f"{h.service.name} ({h.cause}, {h.score:.1f})" for h in d.ranked[1:3] if h.score > 0
+    )
     summary = f"Root cause: {d.root.name} — {d.cause}. Because: {because}."
     if others:
         summary += f" Runners-up: {others}."

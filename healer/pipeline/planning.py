@@ -32,6 +32,7 @@ PREFERENCE: Mapping[Cause, tuple[str, ...]] = {
 }
 TARGET_CPU = 0.6  # scale so that CPU use lands here
 TARGET_POOL = 0.7  # size the pool so that demand fills this share of it
+MAX_POOL_STEP = 4  # never grow a pool more than this many times in one change
 
 
 class RejectedPlan(Exception):
@@ -158,7 +159,10 @@ def _size_pool(
     used = snapshot.value(workload.service, Signal.POOL_USED) or 0.0
     pending = snapshot.value(workload.service, Signal.POOL_PENDING) or 0.0
     demand = (used + pending) / replicas
-    size = _clamp(playbook, "pool_size", max(2 * current, math.ceil(demand / TARGET_POOL)))
+    # Waiting requests pile up while the pool is short, overstating demand; growing at
+    # most 4× per step keeps the change proportionate, and verification says if it was enough.
+    wanted = min(max(2 * current, math.ceil(demand / TARGET_POOL)), MAX_POOL_STEP * current)
+    size = _clamp(playbook, "pool_size", wanted)
     if size <= current:
         return None
     why = (

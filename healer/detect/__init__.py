@@ -1,0 +1,1 @@
+"""Detection: per-series baselines, log template mining and classification."""
