@@ -1,0 +1,43 @@
+"""Databases and the connections the pools claim from them each tick."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from healer.sim.physics import Conditions, wanted_connections
+from healer.sim.topology import TopologySpec
+from healer.sim.workloads import Deployment
+
+
+def claim_connections(
+    topology: TopologySpec,
+    deployments: Mapping[str, Deployment],
+    conditions: dict[str, Conditions],
+    rates: Mapping[str, float],
+) -> dict[str, int]:
+    """Pools open connections, oldest pods first, until the database says no more.
+
+    Sets each pooled service's per-pod capacity in `conditions`; returns the connections
+    each database holds for the pools. A pod that got fewer than it wanted logs
+    "too many clients" and, with none at all, fails every request that needs one.
+    """
+    left = {d.name: d.max_connections - d.reserved for d in topology.databases}
+    held = dict.fromkeys(left, 0)
+    for name in sorted(conditions):
+        c = conditions[name]
+        pool = c.spec.pool
+        if pool is None or c.pods == 0:
+            continue
+        want = wanted_connections(c, rates[name])
+        caps = []
+        for _ in sorted(deployments[name].pods, key=lambda p: p.started):
+            got = min(want, left[pool.database])
+            left[pool.database] -= got
+            held[pool.database] += got
+            # why: SQLAlchemy opens lazily, so a pod that got all it wanted may grow to its
+            # limit; HikariCP opened its whole pool up front and has what it got
+            lazy = got >= want and pool.driver == "sqlalchemy"
+            caps.append(c.pool_size + pool.overflow if lazy else got)
+        conditions[name] = replace(c, pool_caps=tuple(caps))
+    return held
