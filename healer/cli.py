@@ -7,7 +7,6 @@ import logging
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from healer.bench.summary import summarise, table
 from healer.bootstrap import build, build_simulated, load_rules, open_store, scenario_from
 from healer.config import Settings, load_settings
 from healer.daemon import run as run_daemon
+from healer.domain.clock import SystemClock
 from healer.domain.model import Approval, EventKind
 from healer.errors import HealerError
 from healer.pipeline.tick import TickReport, tick
@@ -234,7 +234,7 @@ def _answer(
         if not any(e.kind is EventKind.APPROVAL_REQUESTED for e in uow.events(incident_id)):
             err.print(f"[red]{incident_id} is not waiting for an approval[/]")
             raise typer.Exit(1)
-        uow.add_approval(Approval(incident_id, by, approved, datetime.now(UTC), comment))
+        uow.add_approval(Approval(incident_id, by, approved, SystemClock().now(), comment))
         uow.commit()
     out.print(
         f"{'approved' if approved else 'rejected'} {incident_id} as {by}; the next poll acts on it"

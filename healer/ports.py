@@ -159,13 +159,28 @@ class UnitOfWork(Protocol):
 
 
 class PendingIntent(Protocol):
-    key: str
-    incident_id: str
-    action: str
-    target: ServiceRef
-    args: dict[str, ParamValue]
-    before: dict[str, object]
-    at: datetime
+    """An intent as the store read it back (read-only)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def incident_id(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def target(self) -> ServiceRef: ...
+
+    @property
+    def args(self) -> dict[str, ParamValue]: ...
+
+    @property
+    def before(self) -> dict[str, object]: ...
+
+    @property
+    def at(self) -> datetime: ...
 
 
 class IncidentStore(Protocol):

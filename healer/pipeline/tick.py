@@ -60,8 +60,7 @@ def tick(healer: Healer) -> TickReport:
     report.events += _group(healer, poll, report)
     report.events += _advance_all(healer, poll)
     healer.last_poll = now
-    for item in report.events:
-        _notify(healer, item)
+    _notify(healer, report.events)
     return report
 
 
@@ -199,14 +198,19 @@ def _reconcile(healer: Healer) -> list[TimelineEvent]:
     return events
 
 
-def _notify(healer: Healer, item: TimelineEvent) -> None:
-    try:
-        with healer.store.unit() as uow:
-            incident = uow.get_incident(item.incident_id)
-        if incident is not None:
+def _notify(healer: Healer, events: list[TimelineEvent]) -> None:
+    if not events:
+        return
+    with healer.store.unit() as uow:
+        incidents = {i: uow.get_incident(i) for i in {e.incident_id for e in events}}
+    for item in events:
+        incident = incidents.get(item.incident_id)
+        if incident is None:
+            continue
+        try:
             healer.notifier.notify(incident, item)
-    except Exception:  # why: a broken chat integration must never stop the healing loop
-        log.exception("notifier failed for incident %s", item.incident_id)
+        except Exception:  # why: a broken chat integration must never stop the healing loop
+            log.exception("notifier failed for incident %s", item.incident_id)
 
 
 def _new_id() -> str:

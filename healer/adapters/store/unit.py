@@ -30,9 +30,7 @@ from healer.errors import StoreError
 from healer.ports import PendingIntent
 
 
-# Not frozen: `PendingIntent` declares plain (settable) attributes, which a frozen
-# dataclass does not satisfy under mypy.
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class StoredIntent:
     """A mutation recorded as about to be sent, with no result recorded yet."""
 
