@@ -32,7 +32,8 @@ _RULES: tuple[tuple[LogClass, re.Pattern[str]], ...] = tuple(
         (
             LogClass.UPSTREAM,
             r"upstream connect error|rpc error: code = \w+|503 Service Unavailable"
-            r"|connection refused|no healthy upstream|reset reason|failed to call",
+            r"|connection refused|no healthy upstream|reset reason|failed to call"
+            r"|InactiveRpcError|StatusRuntimeException: UNAVAILABLE",
         ),
         (LogClass.TIMEOUT, r"deadline exceeded|timed out|timeout"),
         (

@@ -87,6 +87,10 @@ def _rediagnose(incident: Incident, poll: Poll) -> Events:
     if old is not None and (old.root, old.cause) == (new.root, new.cause):
         return []
     incident.status = IncidentStatus.DIAGNOSED
+    others = len(incident.services - {new.root})
+    incident.title = f"{new.cause} on {new.root.name}" + (
+        f" ({others} more service{'s' if others > 1 else ''} affected)" if others else ""
+    )
     return [_diagnosed_event(incident, new, poll)]
 
 
