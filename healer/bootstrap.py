@@ -16,7 +16,7 @@ from healer.adapters.store import SqlStore, default_store_url
 from healer.config import Settings
 from healer.detect.baseline import Persistence, Thresholds
 from healer.detect.detector import DetectionSettings, Detector
-from healer.domain.playbook import Playbook
+from healer.domain.playbook import Playbook, VerifySpec
 from healer.domain.policy import Policy
 from healer.pipeline.context import Healer, Timing
 from healer.pipeline.planning import RulePlanner
@@ -73,6 +73,8 @@ def timing(settings: Settings, interval: timedelta | None = None) -> Timing:
     return Timing(
         poll_interval=interval or timedelta(seconds=settings.poll.interval),
         max_attempts=settings.verification.max_attempts,
+        verify=VerifySpec(settings.verification.within_polls, settings.verification.healthy_polls),
+        revert_on_failure=settings.verification.revert_on_failure,
     )
 
 

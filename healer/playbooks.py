@@ -79,7 +79,7 @@ class PlaybookFile(_Section):
     fixes: list[Cause] = Field(min_length=1)
     params: dict[str, ParamFile] = {}
     steps: list[StepFile] = Field(min_length=1)
-    verify: VerifyFile = VerifyFile()
+    verify: VerifyFile | None = None
 
 
 def load_playbooks(directory: str | Path) -> dict[str, Playbook]:
@@ -117,10 +117,10 @@ def _playbook(doc: YamlDoc) -> Playbook:
         raise _fail(doc, ("name",), reason)
     params = tuple(_param(doc, name, spec) for name, spec in parsed.params.items())
     steps = tuple(_step(doc, index, step, params) for index, step in enumerate(parsed.steps))
-    if parsed.verify.healthy_polls > parsed.verify.within_polls:
+    verify = parsed.verify
+    if verify is not None and verify.healthy_polls > verify.within_polls:
         reason = (
-            f"healthy_polls {parsed.verify.healthy_polls} cannot fit in "
-            f"within_polls {parsed.verify.within_polls}"
+            f"healthy_polls {verify.healthy_polls} cannot fit in within_polls {verify.within_polls}"
         )
         raise _fail(doc, ("verify", "healthy_polls"), reason)
     return Playbook(
@@ -130,7 +130,7 @@ def _playbook(doc: YamlDoc) -> Playbook:
         fixes=frozenset(parsed.fixes),
         params=params,
         steps=steps,
-        verify=VerifySpec(parsed.verify.within_polls, parsed.verify.healthy_polls),
+        verify=VerifySpec(verify.within_polls, verify.healthy_polls) if verify else None,
         source=doc.path,
     )
 

@@ -347,3 +347,4 @@ class Incident:
     verification: Verification | None = None
     resolved_at: datetime | None = None
     healthy_streak: int = 0  # consecutive healthy polls before any action
+    tried: list[str] = field(default_factory=list)  # playbooks run (and reverted) so far

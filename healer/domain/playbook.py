@@ -101,7 +101,7 @@ class Playbook:
     fixes: frozenset[Cause]
     params: tuple[ParamSpec, ...]
     steps: tuple[Step, ...]
-    verify: VerifySpec = VerifySpec()
+    verify: VerifySpec | None = None  # None: the healer's configured default
     source: str = ""  # the file it was loaded from, for error messages and the timeline
 
     def param(self, name: str) -> ParamSpec | None:

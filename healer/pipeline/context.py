@@ -17,7 +17,7 @@ from healer.domain.model import (
     Topology,
     Workload,
 )
-from healer.domain.playbook import Playbook
+from healer.domain.playbook import Playbook, VerifySpec
 from healer.domain.policy import Policy
 from healer.errors import HealerError
 from healer.ports import (
@@ -41,6 +41,8 @@ class Timing:
     recovered_polls: int = 4  # healthy polls that close an incident nobody acted on
     approval_timeout: timedelta = timedelta(minutes=30)  # an unanswered request escalates
     max_attempts: int = 2  # playbooks tried per incident before it is left to people
+    verify: VerifySpec = VerifySpec()  # for playbooks that do not set their own
+    revert_on_failure: bool = True  # undo an action that did not help before escalating
 
 
 @dataclass

@@ -126,7 +126,7 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
     if workload is None:
         return _escalate(incident, poll, f"the cluster has no workload for {d.root}")
     # A playbook that was tried and reverted is not offered again for this incident.
-    tried = [incident.plan.playbook] if incident.plan and incident.attempts else []
+    tried = list(incident.tried)
     try:
         plan = planning.plan(
             incident,
@@ -247,6 +247,7 @@ def _execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
         held = event(incident, EventKind.HELD, f"Cluster unavailable, will retry: {exc}", poll.now)
         return [started, held]
     incident.attempts += 1
+    incident.tried.append(plan.playbook)
     incident.actions.extend(results)
     events = [started, *(_result_event(incident, r, poll) for r in results)]
     if not all(r.ok for r in results):
@@ -275,7 +276,7 @@ def _result_event(incident: Incident, result: ActionResult, poll: Poll) -> Timel
 def _mitigating(incident: Incident, healer: Healer, poll: Poll) -> Events:
     assert incident.plan is not None
     playbook = healer.playbooks.get(incident.plan.playbook)
-    spec = playbook.verify if playbook else VerifySpec()
+    spec = (playbook.verify if playbook else None) or healer.timing.verify
     progress = verification.verify(incident, spec=spec, health=poll.observation.health)
     if progress is verification.Progress.RECOVERED:
         recovered = event(
@@ -297,11 +298,17 @@ def _not_recovered(incident: Incident, healer: Healer, poll: Poll, spec: VerifyS
         event(
             incident,
             EventKind.NOT_RECOVERED,
-            f"Not recovered within {spec.within_polls} "
-            f"polls of {incident.plan.playbook}: reverting",
+            f"Not recovered within {spec.within_polls} polls of {incident.plan.playbook}",
             poll.now,
         )
     ]
+    if not healer.timing.revert_on_failure:
+        return events + _escalate(
+            incident,
+            poll,
+            f"{incident.plan.playbook} did not help; "
+            "left in place for people to judge (revert_on_failure: false)",
+        )
     last = [r for r in incident.actions if r.key.startswith(f"{incident.id}:{incident.attempts}:")]
     try:
         undone = execution.revert(
@@ -317,4 +324,16 @@ def _not_recovered(incident: Incident, healer: Healer, poll: Poll, spec: VerifyS
     for result in undone:
         incident.actions.append(result)
         events.append(event(incident, EventKind.REVERTED, result.detail, poll.now, key=result.key))
-    return events + _escalate(incident, poll, f"{incident.plan.playbook} did not help")
+    return events + _next_or_escalate(incident, healer, poll)
+
+
+def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:
+    """After a reverted attempt: another fitting playbook if any is left, else people."""
+    assert incident.plan is not None and incident.diagnosis is not None
+    failed = incident.plan.playbook
+    left = planning.candidates(incident.diagnosis, healer.playbooks, incident.tried)
+    if incident.attempts >= healer.timing.max_attempts or not left:
+        return _escalate(incident, poll, f"{failed} did not help")
+    incident.status = IncidentStatus.DIAGNOSED
+    incident.verification = None
+    return _plan_and_decide(incident, incident.diagnosis, healer, poll)

@@ -167,18 +167,23 @@ def test_pool_exhaustion_is_diagnosed_tuned_and_verified() -> None:
     assert kinds.index(EventKind.DECIDED) < kinds.index(EventKind.ACTION_STARTED)
 
 
-def test_action_that_does_not_help_is_reverted_and_escalated() -> None:
+def test_each_action_that_does_not_help_is_reverted_then_people_are_called() -> None:
     world = World(AUTO)
     world.poll(40)
     world.sick = True
     world._set_metrics = _always_sick(world)  # type: ignore[method-assign]
-    world.poll(40)
+    world.poll(60)
     [incident] = world.incidents()
     assert incident.status is IncidentStatus.ESCALATED
+    # tune_pool first; when it does not help it is undone and scale (the other playbook
+    # that fixes pool exhaustion) is tried; then, out of attempts, it is left to people.
     assert world.cluster.mutations() == [
         ("set_env", CHECKOUT, ("DB_POOL_SIZE", "11")),
         ("set_env", CHECKOUT, ("DB_POOL_SIZE", "3")),
+        ("scale", CHECKOUT, 6),
+        ("scale", CHECKOUT, 3),
     ]
+    assert incident.tried == ["tune_pool", "scale"]
     kinds = world.kinds(incident.id)
     assert EventKind.NOT_RECOVERED in kinds and EventKind.REVERTED in kinds
 
