@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from healer.domain.model import (
-    ActionResult,
     Cause,
     Diagnosis,
     EventKind,
@@ -20,9 +19,8 @@ from healer.domain.model import (
     TimelineEvent,
     Verification,
 )
-from healer.domain.playbook import VerifySpec
-from healer.errors import PermanentError, TemporaryError
-from healer.pipeline import approval, execution, planning, verification
+from healer.pipeline import approval, planning, verification
+from healer.pipeline.acting import Checked, check, escalate, execute, resolve
 from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.diagnosis import Facts, candidates, diagnose
 
@@ -37,7 +35,10 @@ def advance(incident: Incident, *, healer: Healer, poll: Poll) -> Events:
     if status is IncidentStatus.AWAITING_APPROVAL:
         return _awaiting(incident, healer, poll)
     if status is IncidentStatus.MITIGATING:
-        return _mitigating(incident, healer, poll)
+        events, checked = check(incident, healer, poll)
+        if checked is Checked.FAILED:
+            events += _next_or_escalate(incident, healer, poll)
+        return events
     if status is IncidentStatus.ESCALATED:
         return _recovered_by_itself(incident, healer, poll, "after escalation")
     return []
@@ -48,23 +49,11 @@ def _recovered_by_itself(incident: Incident, healer: Healer, poll: Poll, how: st
     incident.healthy_streak = incident.healthy_streak + 1 if verdict else 0
     if incident.healthy_streak < healer.timing.recovered_polls:
         return []
-    return _resolve(
+    return resolve(
         incident,
         poll,
         f"every affected service healthy for {incident.healthy_streak} polls ({how})",
     )
-
-
-def _resolve(incident: Incident, poll: Poll, why: str) -> Events:
-    incident.status = IncidentStatus.RESOLVED
-    incident.resolved_at = poll.now
-    return [event(incident, EventKind.RESOLVED, f"Resolved: {why}", poll.now)]
-
-
-def _escalate(incident: Incident, poll: Poll, why: str) -> Events:
-    incident.status = IncidentStatus.ESCALATED
-    incident.healthy_streak = 0
-    return [event(incident, EventKind.ESCALATED, f"Escalated to on-call: {why}", poll.now)]
 
 
 def _before_action(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -119,12 +108,12 @@ def _diagnosed_event(incident: Incident, d: Diagnosis, poll: Poll) -> TimelineEv
 
 def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Poll) -> Events:
     if incident.attempts >= healer.timing.max_attempts:
-        return _escalate(incident, poll, f"{incident.attempts} actions did not resolve it")
+        return escalate(incident, poll, f"{incident.attempts} actions did not resolve it")
     if d.cause is Cause.UNKNOWN:
-        return _escalate(incident, poll, "no cause could be established")
+        return escalate(incident, poll, "no cause could be established")
     workload = poll.workload(d.root)
     if workload is None:
-        return _escalate(incident, poll, f"the cluster has no workload for {d.root}")
+        return escalate(incident, poll, f"the cluster has no workload for {d.root}")
     # A playbook that was tried and reverted is not offered again for this incident.
     tried = list(incident.tried)
     try:
@@ -138,9 +127,9 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
             tried=tried,
         )
     except planning.RejectedPlan as exc:
-        return _escalate(incident, poll, f"plan refused: {exc}")
+        return escalate(incident, poll, f"plan refused: {exc}")
     if plan is None:
-        return _escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}")
+        return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}")
     incident.plan = plan
     planned = event(
         incident,
@@ -159,7 +148,7 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
     plan = incident.plan
     workload = poll.workload(plan.target) if plan else None
     if plan is None or workload is None:
-        return _escalate(incident, poll, "the plan's target is gone")
+        return escalate(incident, poll, "the plan's target is gone")
     with healer.store.unit() as uow:
         recent = uow.actions_since(poll.now - approval.RATE_LIMIT_MEMORY)
     context = approval.context_for(
@@ -180,10 +169,10 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
         rule=decision.rule,
     )
     if decision.outcome is Outcome.DENY:
-        return [decided, *_escalate(incident, poll, f"policy denied it ({decision.reason})")]
+        return [decided, *escalate(incident, poll, f"policy denied it ({decision.reason})")]
     if decision.outcome is Outcome.ASK:
         return [decided, *_ask(incident, healer, poll)]
-    return [decided, *_execute(incident, healer, poll)]
+    return [decided, *execute(incident, healer, poll)]
 
 
 def _ask(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -210,121 +199,15 @@ def _awaiting(incident: Incident, healer: Healer, poll: Poll) -> Events:
     if verdict is False:
         who = ", ".join(a.approver for a in answers if not a.approved)
         rejected = event(incident, EventKind.REJECTED, f"Rejected by {who}", poll.now)
-        return [rejected, *_escalate(incident, poll, f"{who} rejected the plan")]
+        return [rejected, *escalate(incident, poll, f"{who} rejected the plan")]
     if verdict is True:
         who = ", ".join(sorted({a.approver for a in answers if a.approved}))
         approved = event(incident, EventKind.APPROVED, f"Approved by {who}", poll.now)
-        return [approved, *_execute(incident, healer, poll)]
+        return [approved, *execute(incident, healer, poll)]
     waited = poll.now - (incident.verification.started_at if incident.verification else poll.now)
     if waited >= healer.timing.approval_timeout:
-        return _escalate(incident, poll, f"no answer to the approval request in {waited}")
+        return escalate(incident, poll, f"no answer to the approval request in {waited}")
     return _recovered_by_itself(incident, healer, poll, "while awaiting approval")
-
-
-def _execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
-    plan, decision = incident.plan, incident.decision
-    assert plan is not None and decision is not None
-    playbook = healer.playbooks[plan.playbook]
-    started = event(
-        incident,
-        EventKind.ACTION_STARTED,
-        f"Running {plan.playbook} on "
-        f"{plan.target.name}" + (" (dry run)" if decision.dry_run else ""),
-        poll.now,
-    )
-    try:
-        results = execution.run_playbook(
-            incident,
-            playbook=playbook,
-            params=plan.params,
-            target=plan.target,
-            cluster=healer.cluster,
-            store=healer.store,
-            clock=healer.clock,
-            dry_run=decision.dry_run,
-        )
-    except TemporaryError as exc:  # why: the intent is recorded; reconcile finishes it later
-        held = event(incident, EventKind.HELD, f"Cluster unavailable, will retry: {exc}", poll.now)
-        return [started, held]
-    incident.attempts += 1
-    incident.tried.append(plan.playbook)
-    incident.actions.extend(results)
-    events = [started, *(_result_event(incident, r, poll) for r in results)]
-    if not all(r.ok for r in results):
-        return events + _escalate(incident, poll, "the action failed")
-    if decision.dry_run:
-        return events + _escalate(incident, poll, "dry run: nothing was changed")
-    incident.status = IncidentStatus.MITIGATING
-    incident.verification = Verification(started_at=poll.now)
-    return events
-
-
-def _result_event(incident: Incident, result: ActionResult, poll: Poll) -> TimelineEvent:
-    kind = EventKind.ACTION_SUCCEEDED if result.ok else EventKind.ACTION_FAILED
-    return event(
-        incident,
-        kind,
-        result.detail,
-        poll.now,
-        key=result.key,
-        action=result.action,
-        before=dict(result.before),
-        after=dict(result.after),
-    )
-
-
-def _mitigating(incident: Incident, healer: Healer, poll: Poll) -> Events:
-    assert incident.plan is not None
-    playbook = healer.playbooks.get(incident.plan.playbook)
-    spec = (playbook.verify if playbook else None) or healer.timing.verify
-    progress = verification.verify(incident, spec=spec, health=poll.observation.health)
-    if progress is verification.Progress.RECOVERED:
-        recovered = event(
-            incident,
-            EventKind.RECOVERED,
-            f"Recovered: healthy for {spec.healthy_polls} polls in a row after "
-            f"{incident.plan.playbook}",
-            poll.now,
-        )
-        return [recovered, *_resolve(incident, poll, f"{incident.plan.playbook} worked")]
-    if progress is verification.Progress.WAITING:
-        return []
-    return _not_recovered(incident, healer, poll, spec)
-
-
-def _not_recovered(incident: Incident, healer: Healer, poll: Poll, spec: VerifySpec) -> Events:
-    assert incident.plan is not None
-    events = [
-        event(
-            incident,
-            EventKind.NOT_RECOVERED,
-            f"Not recovered within {spec.within_polls} polls of {incident.plan.playbook}",
-            poll.now,
-        )
-    ]
-    if not healer.timing.revert_on_failure:
-        return events + _escalate(
-            incident,
-            poll,
-            f"{incident.plan.playbook} did not help; "
-            "left in place for people to judge (revert_on_failure: false)",
-        )
-    last = [r for r in incident.actions if r.key.startswith(f"{incident.id}:{incident.attempts}:")]
-    try:
-        undone = execution.revert(
-            incident,
-            done=last,
-            cluster=healer.cluster,
-            store=healer.store,
-            clock=healer.clock,
-            dry_run=False,
-        )
-    except (TemporaryError, PermanentError) as exc:  # why: revert failing is itself news
-        return events + _escalate(incident, poll, f"revert failed: {exc}")
-    for result in undone:
-        incident.actions.append(result)
-        events.append(event(incident, EventKind.REVERTED, result.detail, poll.now, key=result.key))
-    return events + _next_or_escalate(incident, healer, poll)
 
 
 def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -333,7 +216,7 @@ def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:
     failed = incident.plan.playbook
     left = planning.candidates(incident.diagnosis, healer.playbooks, incident.tried)
     if incident.attempts >= healer.timing.max_attempts or not left:
-        return _escalate(incident, poll, f"{failed} did not help")
+        return escalate(incident, poll, f"{failed} did not help")
     incident.status = IncidentStatus.DIAGNOSED
     incident.verification = None
     return _plan_and_decide(incident, incident.diagnosis, healer, poll)

@@ -1,0 +1,152 @@
+"""Acting on an incident: run the approved plan, then verify it helped or undo it.
+
+`execute` runs the playbook (each step recorded as intent then result); `check` is the
+verification poll, which reverts the attempt when recovery did not come in time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from healer.domain.model import (
+    ActionResult,
+    EventKind,
+    Incident,
+    IncidentStatus,
+    TimelineEvent,
+    Verification,
+)
+from healer.domain.playbook import VerifySpec
+from healer.errors import PermanentError, TemporaryError
+from healer.pipeline import execution, verification
+from healer.pipeline.context import Healer, Poll, event
+
+Events = list[TimelineEvent]
+
+
+class Checked(StrEnum):
+    WAITING = "waiting"
+    RECOVERED = "recovered"
+    FAILED = "failed"  # did not help; reverted (unless configured not to)
+
+
+def resolve(incident: Incident, poll: Poll, why: str) -> Events:
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = poll.now
+    return [event(incident, EventKind.RESOLVED, f"Resolved: {why}", poll.now)]
+
+
+def escalate(incident: Incident, poll: Poll, why: str) -> Events:
+    incident.status = IncidentStatus.ESCALATED
+    incident.healthy_streak = 0
+    return [event(incident, EventKind.ESCALATED, f"Escalated to on-call: {why}", poll.now)]
+
+
+def execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
+    plan, decision = incident.plan, incident.decision
+    assert plan is not None and decision is not None
+    playbook = healer.playbooks[plan.playbook]
+    started = event(
+        incident,
+        EventKind.ACTION_STARTED,
+        f"Running {plan.playbook} on "
+        f"{plan.target.name}" + (" (dry run)" if decision.dry_run else ""),
+        poll.now,
+    )
+    try:
+        results = execution.run_playbook(
+            incident,
+            playbook=playbook,
+            params=plan.params,
+            target=plan.target,
+            cluster=healer.cluster,
+            store=healer.store,
+            clock=healer.clock,
+            dry_run=decision.dry_run,
+        )
+    except TemporaryError as exc:  # why: the intent is recorded; reconcile finishes it later
+        held = event(incident, EventKind.HELD, f"Cluster unavailable, will retry: {exc}", poll.now)
+        return [started, held]
+    incident.attempts += 1
+    incident.tried.append(plan.playbook)
+    incident.actions.extend(results)
+    events = [started, *(_result_event(incident, r, poll) for r in results)]
+    if not all(r.ok for r in results):
+        return events + escalate(incident, poll, "the action failed")
+    if decision.dry_run:
+        return events + escalate(incident, poll, "dry run: nothing was changed")
+    incident.status = IncidentStatus.MITIGATING
+    incident.verification = Verification(started_at=poll.now)
+    return events
+
+
+def _result_event(incident: Incident, result: ActionResult, poll: Poll) -> TimelineEvent:
+    kind = EventKind.ACTION_SUCCEEDED if result.ok else EventKind.ACTION_FAILED
+    return event(
+        incident,
+        kind,
+        result.detail,
+        poll.now,
+        key=result.key,
+        action=result.action,
+        before=dict(result.before),
+        after=dict(result.after),
+    )
+
+
+def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Checked]:
+    """One verification poll of the attempt under way."""
+    assert incident.plan is not None
+    playbook = healer.playbooks.get(incident.plan.playbook)
+    spec = (playbook.verify if playbook else None) or healer.timing.verify
+    progress = verification.verify(incident, spec=spec, health=poll.observation.health)
+    if progress is verification.Progress.RECOVERED:
+        recovered = event(
+            incident,
+            EventKind.RECOVERED,
+            f"Recovered: healthy for {spec.healthy_polls} polls in a row after "
+            f"{incident.plan.playbook}",
+            poll.now,
+        )
+        worked = resolve(incident, poll, f"{incident.plan.playbook} worked")
+        return [recovered, *worked], Checked.RECOVERED
+    if progress is verification.Progress.WAITING:
+        return [], Checked.WAITING
+    return _not_recovered(incident, healer, poll, spec)
+
+
+def _not_recovered(
+    incident: Incident, healer: Healer, poll: Poll, spec: VerifySpec
+) -> tuple[Events, Checked]:
+    """Undo the attempt; the caller decides between another playbook and people."""
+    assert incident.plan is not None
+    events = [
+        event(
+            incident,
+            EventKind.NOT_RECOVERED,
+            f"Not recovered within {spec.within_polls} polls of {incident.plan.playbook}",
+            poll.now,
+        )
+    ]
+    if not healer.timing.revert_on_failure:
+        why = (
+            f"{incident.plan.playbook} did not help; left in place for people to judge "
+            "(revert_on_failure: false)"
+        )
+        return events + escalate(incident, poll, why), Checked.WAITING
+    last = [r for r in incident.actions if r.key.startswith(f"{incident.id}:{incident.attempts}:")]
+    try:
+        undone = execution.revert(
+            incident,
+            done=last,
+            cluster=healer.cluster,
+            store=healer.store,
+            clock=healer.clock,
+            dry_run=False,
+        )
+    except (TemporaryError, PermanentError) as exc:  # why: revert failing is itself news
+        return events + escalate(incident, poll, f"revert failed: {exc}"), Checked.WAITING
+    for result in undone:
+        incident.actions.append(result)
+        events.append(event(incident, EventKind.REVERTED, result.detail, poll.now, key=result.key))
+    return events, Checked.FAILED
