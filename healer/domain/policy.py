@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
-from healer.domain.freeze import FreezeWindow as FreezeWindow
+from healer.domain.freeze import FreezeWindow
 from healer.domain.model import (
     DatabaseStats,
     Decision,

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from healer.domain.freeze import FreezeWindow
 from healer.domain.model import DatabaseStats, Decision, Outcome, Plan, Risk, ServiceRef, Workload
 from healer.domain.policy import (
     Bounds,
-    FreezeWindow,
     Match,
     Policy,
     PolicyContext,
