@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from healer.domain.model import Outcome, Risk
 from healer.domain.freeze import FreezeWindow
+from healer.domain.model import Outcome, Risk
 from healer.domain.policy import Bounds, Match, Policy, RateLimit, Rule
 from healer.errors import PolicyError
 from healer.yamlfile import Key, YamlDoc, config_error, field_name, load_yaml
