@@ -36,7 +36,10 @@ EVENT_STYLE = {
 
 def incidents_table(incidents: Sequence[Incident]) -> Table:
     table = Table(title="Incidents", title_justify="left")
-    for column in ("id", "opened (UTC)", "status", "root cause", "action", "title"):
+    # The id and the time never wrap: people copy them into `healer incidents show`.
+    table.add_column("id", no_wrap=True, min_width=12)
+    table.add_column("opened (UTC)", no_wrap=True)
+    for column in ("status", "root cause", "action", "title"):
         table.add_column(column)
     for incident in incidents:
         d = incident.diagnosis
