@@ -11,19 +11,24 @@ from collections.abc import Collection
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from healer.domain.freeze import FreezeWindow
 from healer.domain.model import Outcome, Risk
 from healer.domain.policy import Bounds, Match, Policy, RateLimit, Rule
 from healer.errors import PolicyError
-from healer.yamlfile import Key, YamlDoc, config_error, field_name, load_yaml
+from healer.yamlfile import (
+    Duration,
+    Key,
+    YamlDoc,
+    config_error,
+    field_name,
+    load_yaml,
+)
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DAYS = {
     name: index
     for index, day in enumerate(
@@ -32,22 +37,6 @@ _DAYS = {
     for name in (day, day[:3])
 }
 _CLOCK = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
-
-
-def parse_duration(value: object) -> timedelta:
-    """`90s`, `10m`, `1h30m`, `2d`, or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    text = value.strip() if isinstance(value, str) else ""
-    if text and _DURATION_PART.sub("", text) == "":
-        parts = _DURATION_PART.findall(text)
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
-    raise ValueError(f"expected a duration such as 30s, 10m or 1h, got {value!r}")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class _Section(BaseModel):

@@ -6,13 +6,15 @@ and the field at fault; this module gives the line for any path of keys.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 
 from healer.errors import ConfigError
 
@@ -92,3 +94,23 @@ def config_error(
     if first["type"] == "extra_forbidden":
         reason = "unknown field (check the spelling)"
     return error(doc.path, doc.line(*loc), field_name(loc), reason)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90s`, `10m`, `1h30m`, `500ms`, `2d`, or a number of seconds, the way files write them."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    text = value.strip() if isinstance(value, str) else ""
+    if text and _DURATION_PART.sub("", text) == "":
+        parts = _DURATION_PART.findall(text)
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+    raise ValueError(f"expected a duration such as 30s, 10m or 1h30m, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -6,41 +6,29 @@ number computed on a mistyped scenario would be worse than none.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from healer.domain.model import Cause, ServiceRef
 from healer.errors import ScenarioError
 from healer.sim import faults
 from healer.sim.inline import DatabaseModel, ServiceModel, inline_topology
 from healer.sim.topology import TopologySpec, builtin_topology
-from healer.yamlfile import Key, YamlDoc, config_error, field_name, load_yaml
+from healer.yamlfile import (
+    Duration,
+    Key,
+    YamlDoc,
+    config_error,
+    field_name,
+    load_yaml,
+)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
-def parse_duration(value: object) -> timedelta:
-    """`90s`, `15m`, `3h`, `1h30m`, `500ms`, `2d`, or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    text = str(value).strip() if isinstance(value, str) else ""
-    parts = _PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"bad duration {value!r}: use e.g. 15s, 95m, 3h or 1h30m")
-    return timedelta(seconds=sum(float(n) * _UNIT[u] for n, u in parts))
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):

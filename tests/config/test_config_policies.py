@@ -10,7 +10,8 @@ import pytest
 
 from healer.domain.model import Outcome, Risk
 from healer.errors import PolicyError
-from healer.policies import load_policy, parse_duration
+from healer.policies import load_policy
+from healer.yamlfile import parse_duration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLAYBOOKS = ("scale", "tune_pool", "rollback")
