@@ -38,14 +38,107 @@ class StoreSettings(_Group):
     """SQLAlchemy URL; none means SQLite in the user data directory."""
 
 
+class PrometheusSettings(_Group):
+    """A Prometheus (or compatible) HTTP API and how its metric names map to signals."""
+
+    url: str = "http://127.0.0.1:9090"
+    """Base URL of the Prometheus HTTP API."""
+    profiles: list[str] = [
+        "otel-http",
+        "prometheus-client",
+        "istio",
+        "otel-db-pool",
+        "hikaricp",
+        "postgres-exporter",
+        "cadvisor",
+    ]
+    """Built-in signal profiles to use (or names of `custom_profiles`), first match wins."""
+    service_label: str = "service"
+    """The label that names the service on every series."""
+    namespace_label: str = "namespace"
+    """The label that names the namespace; series without it get `default_namespace`."""
+    default_namespace: str = "default"
+    """Namespace for series that carry no namespace label."""
+    selector: str = ""
+    """Extra label matchers added to every query, e.g. `cluster="prod"`."""
+    topology: Literal["service-graph", "istio", "config"] = "service-graph"
+    """Where caller→callee edges come from."""
+    edges: list[str] = []
+    """Declared edges `caller->callee` (namespace/name or name), used with topology: config."""
+    databases: dict[str, str] = {}
+    """Which database each service pools against (`service: datname`)."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds before a query counts as failed."""
+    token_env: str | None = None
+    """Name of an environment variable holding a bearer token (never the token itself)."""
+    verify_tls: bool = True
+    """Verify the server's TLS certificate."""
+    seed_history: float = Field(3600.0, ge=0)
+    """Seconds of history read at start-up to seed the baselines; 0 disables."""
+
+
 class MetricsSourceSettings(_Group):
-    kind: Literal["sim"] = "sim"
-    """Where metrics come from: `sim`, the simulated cluster."""
+    kind: Literal["sim", "prometheus"] = "sim"
+    """Where metrics come from: `sim` (the simulated cluster) or `prometheus`."""
+    prometheus: PrometheusSettings = PrometheusSettings()
+    """Used when kind is `prometheus`."""
+
+
+class EcsFields(_Group):
+    """Field names in the log documents; Elastic Common Schema by default."""
+
+    timestamp: str = "@timestamp"
+    """The event time."""
+    service: str = "service.name"
+    """The service that logged the line."""
+    namespace: str = "kubernetes.namespace"
+    """The namespace of the pod that logged it."""
+    level: str = "log.level"
+    """The log level."""
+    status_code: str = "http.response.status_code"
+    """The HTTP status the request ended with."""
+    message: str = "message"
+    """The log line itself."""
+    error_type: str = "error.type"
+    """The exception class or error kind."""
+    error_message: str = "error.message"
+    """The error's own message."""
+    trace_id: str = "trace.id"
+    """The distributed trace id."""
+
+
+class ElasticsearchSettings(_Group):
+    """An Elasticsearch 8 or 9 cluster holding the services' logs."""
+
+    hosts: list[str] = ["http://127.0.0.1:9200"]
+    """Node URLs."""
+    index: str = "logs-*"
+    """Index pattern (or data stream) to search."""
+    fields: EcsFields = EcsFields()
+    """Field names in the documents."""
+    error_levels: list[str] = ["error", "fatal", "critical"]
+    """Levels that count as errors (as well as any 5xx status)."""
+    sample_size: int = Field(500, ge=1, le=10000)
+    """Most log lines read per poll; counts per service come from aggregations."""
+    default_namespace: str = "default"
+    """Namespace for documents that carry none."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds before a search counts as failed."""
+    api_key_env: str | None = None
+    """Name of an environment variable holding an API key (never the key itself)."""
+    username: str | None = None
+    """Basic-auth user, with `password_env`."""
+    password_env: str | None = None
+    """Name of an environment variable holding the basic-auth password."""
+    verify_tls: bool = True
+    """Verify the server's TLS certificate."""
 
 
 class LogSourceSettings(_Group):
-    kind: Literal["sim"] = "sim"
-    """Where error logs come from: `sim`, the simulated cluster."""
+    kind: Literal["sim", "elasticsearch"] = "sim"
+    """Where error logs come from: `sim` (the simulated cluster) or `elasticsearch`."""
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    """Used when kind is `elasticsearch`."""
 
 
 class ClusterSettings(_Group):

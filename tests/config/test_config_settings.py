@@ -124,7 +124,7 @@ def test_the_shipped_example_loads() -> None:
         ("    speed: 0", "    speed: -1", 6, "sources.sim.speed", "greater than or equal to 0"),
         (
             "sources:\n",
-            "sources:\n  metrics: {kind: prometheus}\n",
+            "sources:\n  metrics: {kind: graphite}\n",
             4,
             "sources.metrics.kind",
             "'sim'",
