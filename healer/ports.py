@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from healer.domain.model import (
@@ -46,6 +46,11 @@ class MetricsSource(Protocol):
 
     def topology(self, at: datetime) -> Topology: ...
 
+    def history(self, start: datetime, end: datetime, step: timedelta) -> list[MetricsSnapshot]:
+        """Snapshots at every `step` from `start` to `end`, each as `snapshot` would have
+        answered then (range queries, still one per signal). Seeds baselines at start-up."""
+        ...
+
 
 class LogSource(Protocol):
     """Reads error-level log lines of a window. Raises `SourceUnavailable` like metrics."""
@@ -70,6 +75,22 @@ class Cluster(Protocol):
     def rollback(
         self, service: ServiceRef, to_revision: int | None = None, *, dry_run: bool = False
     ) -> None: ...
+
+
+class MinedTemplate(Protocol):
+    """A log template: a stable id and its text with variable parts as `<*>`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class TemplateMiner(Protocol):
+    """Groups log lines into templates; ids stay stable (also across restarts if persisted)."""
+
+    def add(self, message: str) -> MinedTemplate: ...
 
 
 class Planner(Protocol):

@@ -6,7 +6,7 @@ for each service whether it looks healthy, unhealthy, or cannot be told (no data
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from healer.domain.model import (
     ServiceRef,
     Signal,
 )
+from healer.ports import TemplateMiner
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,37 @@ class _TemplateSeries:
 
 
 class Detector:
-    def __init__(self, settings: DetectionSettings | None = None) -> None:
+    def __init__(
+        self, settings: DetectionSettings | None = None, miner: TemplateMiner | None = None
+    ) -> None:
         self.settings = settings or DetectionSettings()
         self._metric: dict[tuple[ServiceRef, Signal], Baseline] = {}
         self._logs: dict[ServiceRef, dict[int, _TemplateSeries]] = {}
-        self._miner = PatternMiner()
+        self._miner: TemplateMiner = miner or PatternMiner()
         self._polls = 0
+
+    def seed(self, history: Sequence[MetricsSnapshot]) -> int:
+        """Learn baselines from past snapshots (a restarted healer is not blind for an hour).
+
+        Returns how many series now have a usable baseline. The median and MAD shrug off
+        the odd incident inside the history; errors on quiet services are skipped as in
+        `observe`.
+        """
+        values: dict[tuple[ServiceRef, Signal], list[float]] = {}
+        for snapshot in history:
+            for service, signals in snapshot.services.items():
+                for signal in (Signal.LATENCY_P99, Signal.ERROR_RATIO):
+                    if self._judged(signals, signal):
+                        values.setdefault((service, signal), []).append(signals[signal])
+        for (service, signal), found in values.items():
+            self._series(service, signal).seed(found)
+        return sum(1 for b in self._metric.values() if b.ready)
+
+    def _judged(self, signals: Mapping[Signal, float], signal: Signal) -> bool:
+        if signal not in signals:
+            return False
+        rate = signals.get(Signal.REQUEST_RATE)
+        return signal is Signal.LATENCY_P99 or rate is None or rate >= self.settings.min_rate
 
     def baseline(self, service: ServiceRef, signal: Signal) -> Baseline | None:
         return self._metric.get((service, signal))

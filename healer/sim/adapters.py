@@ -79,6 +79,16 @@ class SimMetrics(_Outage):
         self.queries += 1
         return self.cluster.topology.as_topology()
 
+    def history(self, start: datetime, end: datetime, step: timedelta) -> list[MetricsSnapshot]:
+        """Past snapshots from the retained scrapes; counted as one range query per signal."""
+        before = self.queries
+        found, at = [], start
+        while at <= end:
+            found.append(self.snapshot(at))
+            at += step
+        self.queries = before + len(self._queries()) + 1
+        return found
+
     def _queries(self) -> list[tuple[Signal, _Query]]:
         return [
             (Signal.REQUEST_RATE, _request_rate),

@@ -71,3 +71,31 @@ def test_seed_skips_the_warmup() -> None:
     baseline = Baseline(LATENCY, Persistence(k=1, n=1), warmup=20)
     baseline.seed([0.2] * 30)
     assert baseline.observe(2.0, T0).firing
+
+
+def test_detector_seeded_from_history_fires_without_a_warmup() -> None:
+    from healer.detect.detector import Detector
+    from healer.domain.model import MetricsSnapshot, ServiceRef, Signal
+
+    svc = ServiceRef("shop", "cart")
+    rng = random.Random(5)
+    history = [
+        MetricsSnapshot(T0 + i * timedelta(seconds=15), {svc: {Signal.LATENCY_P99: v}})
+        for i, v in enumerate(noisy(rng, 120))
+    ]
+    detector = Detector()
+    assert detector.seed(history) == 1
+    later = T0 + timedelta(hours=1)
+    fired = [
+        detector.observe(
+            MetricsSnapshot(later + i * timedelta(seconds=15), {svc: {Signal.LATENCY_P99: 2.0}}),
+            None,
+        ).anomalies
+        for i in range(5)
+    ]
+    assert fired[-1], "a seeded detector judges from its first polls"
+    assert (
+        not Detector()
+        .observe(MetricsSnapshot(later, {svc: {Signal.LATENCY_P99: 2.0}}), None)
+        .anomalies
+    )
