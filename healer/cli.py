@@ -16,6 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from healer import views
 from healer.bench.run import Run, run_scenario
+from healer.bench.scale import run_scale
+from healer.bench.scale import table as scale_table
 from healer.bench.summary import summarise, table
 from healer.bootstrap import build, build_simulated, load_rules, open_store, scenario_from
 from healer.config import Settings, load_settings
@@ -325,3 +327,19 @@ def _scenario_files(paths: list[Path]) -> list[Path]:
     for path in paths:
         files += sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
     return files
+
+
+@bench_app.command("scale")
+def bench_scale(
+    services: Annotated[str, typer.Option(help="Cluster sizes, comma-separated.")] = "10,100,1000",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cost of one poll (queries per source, CPU, wall time, peak RSS) as services grow."""
+    _logging(False)
+    sizes = [int(part) for part in services.split(",") if part.strip()]
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = run_scale(sizes, scratch)
+    if as_json:
+        print(json.dumps({"runs": [r.as_json() for r in runs]}, indent=2))
+    else:
+        out.print(scale_table(runs))
