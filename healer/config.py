@@ -53,6 +53,9 @@ class PrometheusSettings(_Group):
         "cadvisor",
     ]
     """Built-in signal profiles to use (or names of `custom_profiles`), first match wins."""
+    custom_profiles: dict[str, dict[str, Any]] = {}
+    """Own profiles by name: `service_label`, `namespace_label`, `signals` (signal name →
+    PromQL using $selector, $window and $by) and `databases`; list a name in `profiles`."""
     service_label: str = "service"
     """The label that names the service on every series."""
     namespace_label: str = "namespace"
@@ -335,3 +338,19 @@ def _blame(doc: YamlDoc, exc: ValidationError) -> ConfigError:
                 reason = "unknown setting (check the spelling)"
             return ConfigError("<environment>", None, variable, f"{field_name(loc)}: {reason}")
     return config_error(doc, exc)
+
+
+def secret(variable: str | None) -> str | None:
+    """The value of the environment variable a setting names (`token_env: PROM_TOKEN`).
+
+    Settings name where a secret lives, never the secret; this is where it is read.
+    A named variable that is unset is a configuration error, not an anonymous request.
+    """
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise ConfigError(
+            "<environment>", None, variable, "the variable a setting names is not set"
+        )
+    return value
