@@ -13,7 +13,7 @@ from healer.adapters.store import SqlStore, downgrade, migrate, upgrade
 from healer.adapters.store.schema import Base
 from healer.errors import StoreError
 
-STORE_TABLES = {"incidents", "timeline_events", "actions", "approvals"}
+STORE_TABLES = {"incidents", "timeline_events", "actions", "approvals", "miner_state"}
 
 
 def tables(url: str) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, LargeBinary, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -134,3 +134,14 @@ class ApprovalRow(Base):
     approved: Mapped[bool]
     comment: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class MinerStateRow(Base):
+    """A log template miner's saved state, so template ids survive a restart."""
+
+    __tablename__ = "miner_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Opaque to the store: the miner's own compressed snapshot.
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -40,6 +41,16 @@ class SqlStore:
             # Closing returns the connection to the pool, rolling back what was not
             # committed, whether the block ended normally or by an exception.
             _close(session)
+
+    def save_miner_state(self, name: str, data: bytes, *, at: datetime) -> None:
+        """Save a log template miner's state in a unit of its own."""
+        with self.unit() as uow:
+            uow.save_miner_state(name, data, at=at)
+            uow.commit()
+
+    def load_miner_state(self, name: str) -> bytes | None:
+        with self.unit() as uow:
+            return uow.load_miner_state(name)
 
     def migrate(self) -> None:
         """Bring the schema up to the newest migration."""

@@ -1,4 +1,5 @@
-"""The SQL unit of work: one transaction over incidents, timelines, actions and approvals.
+"""The SQL unit of work: one transaction over incidents, timelines, actions, approvals
+and the log template miner's saved state.
 
 Every write is flushed at once, so a refused write (a duplicate id, an unknown incident)
 raises at the call that caused it rather than at `commit()`.
@@ -15,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from healer.adapters.store.codec import dump_incident, jsonable, load_incident
 from healer.adapters.store.engine import translating
-from healer.adapters.store.schema import ActionRow, ApprovalRow, EventRow, IncidentRow
+from healer.adapters.store.schema import (
+    ActionRow,
+    ApprovalRow,
+    EventRow,
+    IncidentRow,
+    MinerStateRow,
+)
 from healer.domain.model import (
     ActionResult,
     Approval,
@@ -216,6 +223,19 @@ class SqlUnitOfWork:
         )
         return [(at, ServiceRef.parse(target), action) for at, target, action in rows]
 
+    @translating
+    def save_miner_state(self, name: str, data: bytes, *, at: datetime) -> None:
+        """Keep `data` as the state of the miner called `name`, replacing any before."""
+        # An upsert, so a new leader saving right after the old one cannot collide.
+        dialect = self._session.get_bind().dialect
+        self._session.execute(_replacing_miner_state(dialect, name, data, at))
+
+    @translating
+    def load_miner_state(self, name: str) -> bytes | None:
+        state = self._session.scalar(select(MinerStateRow.state).where(MinerStateRow.name == name))
+        # Some drivers answer with a memoryview; callers get plain bytes either way.
+        return None if state is None else bytes(state)
+
 
 def _fill_incident_row(row: IncidentRow, incident: Incident) -> None:
     diagnosis = incident.diagnosis
@@ -234,6 +254,17 @@ def _insert_ignoring_duplicate_keys(dialect: Dialect) -> Insert:
     # their own dialect's insert construct.
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     return insert(ActionRow).on_conflict_do_nothing(index_elements=[ActionRow.key])
+
+
+def _replacing_miner_state(dialect: Dialect, name: str, data: bytes, at: datetime) -> Insert:
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    return (
+        insert(MinerStateRow)
+        .values(name=name, state=data, updated_at=at)
+        .on_conflict_do_update(
+            index_elements=[MinerStateRow.name], set_={"state": data, "updated_at": at}
+        )
+    )
 
 
 def _intent(row: ActionRow) -> StoredIntent:
