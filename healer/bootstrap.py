@@ -6,18 +6,23 @@ all call it, and tests call `wire` with fakes. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from healer.adapters.elasticsearch import ElasticsearchLogs
 from healer.adapters.local import CommandLineApprover, LogNotifier
+from healer.adapters.prometheus import PrometheusMetrics
 from healer.adapters.store import SqlStore, default_store_url
-from healer.config import Settings
+from healer.config import Settings, secret
 from healer.detect.baseline import Persistence, Thresholds
 from healer.detect.detector import DetectionSettings, Detector
+from healer.domain.clock import SystemClock
 from healer.domain.playbook import Playbook, VerifySpec
 from healer.domain.policy import Policy
+from healer.errors import SourceError
 from healer.pipeline.context import Healer, Timing
 from healer.pipeline.planning import RulePlanner
 from healer.playbooks import load_playbooks
@@ -26,6 +31,7 @@ from healer.ports import Approver, Clock, Cluster, IncidentStore, LogSource, Met
 from healer.sim.scenario import Scenario, load_scenario, scenario_by_name
 from healer.sim.simulation import Simulation
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 AUTO_POLICY = REPO / "examples" / "policy-auto.yaml"
 
@@ -37,6 +43,7 @@ class Runtime:
     healer: Healer
     store: SqlStore
     simulation: Simulation | None = None
+    simulated_time: bool = False  # the healer's clock is the simulation's: step it per poll
 
 
 def open_store(settings: Settings, url: str | None = None) -> SqlStore:
@@ -122,9 +129,10 @@ def build_simulated(
     store_url: str | None = None,
     policy_path: Path | None = None,
     notifier: Notifier | None = None,
+    simulation: Simulation | None = None,
 ) -> Runtime:
     """A healer against the simulated cluster running `scenario`, in simulated time."""
-    simulation = Simulation(scenario)
+    simulation = simulation or Simulation(scenario)
     if policy_path is None and scenario.policy == "auto":
         policy_path = AUTO_POLICY
     playbooks, policy = load_rules(settings, policy_path)
@@ -141,10 +149,83 @@ def build_simulated(
         notifier=notifier,
         interval=scenario.tick,
     )
+    return Runtime(healer, store, simulation, simulated_time=True)
+
+
+def build(settings: Settings, *, simulation: Simulation | None = None) -> Runtime:
+    """The daemon's healer from the configured sources.
+
+    Any source of kind `sim` reads the simulated cluster (`simulation`, or one made from
+    `sources.sim.scenario`); with real sources time is the wall clock.
+    """
+    sources = settings.sources
+    if simulation is None and "sim" in (
+        sources.metrics.kind,
+        sources.logs.kind,
+        sources.cluster.kind,
+    ):
+        simulation = Simulation(scenario_from(sources.sim.scenario))
+    if all(k == "sim" for k in (sources.metrics.kind, sources.logs.kind, sources.cluster.kind)):
+        assert simulation is not None
+        return build_simulated(settings, simulation.scenario, simulation=simulation)
+    playbooks, policy = load_rules(settings)
+    store = open_store(settings)
+    interval = timedelta(seconds=settings.poll.interval)
+    metrics = _metrics(settings, simulation)
+    healer = wire(
+        settings,
+        metrics=metrics,
+        logs=_logs(settings, simulation),
+        cluster=_cluster(settings, simulation),
+        store=store,
+        clock=SystemClock(),
+        playbooks=playbooks,
+        policy=policy,
+        interval=interval,
+    )
+    if sources.metrics.kind == "prometheus":
+        seed_baselines(healer, timedelta(seconds=sources.metrics.prometheus.seed_history))
     return Runtime(healer, store, simulation)
 
 
-def build(settings: Settings) -> Runtime:
-    """The daemon's healer, from the configured sources (only the simulated ones so far)."""
-    scenario = scenario_from(settings.sources.sim.scenario)
-    return build_simulated(settings, scenario)
+def _metrics(settings: Settings, simulation: Simulation | None) -> MetricsSource:
+    source = settings.sources.metrics
+    if source.kind == "prometheus":
+        return PrometheusMetrics.from_settings(
+            source.prometheus,
+            token=secret(source.prometheus.token_env),
+            window=timedelta(seconds=settings.poll.window),
+        )
+    assert simulation is not None
+    return simulation.metrics
+
+
+def _logs(settings: Settings, simulation: Simulation | None) -> LogSource:
+    source = settings.sources.logs
+    if source.kind == "elasticsearch":
+        es = source.elasticsearch
+        return ElasticsearchLogs.from_settings(
+            es, api_key=secret(es.api_key_env), password=secret(es.password_env)
+        )
+    assert simulation is not None
+    return simulation.logs
+
+
+def _cluster(settings: Settings, simulation: Simulation | None) -> Cluster:
+    assert simulation is not None  # the only cluster until the Kubernetes adapter lands
+    return simulation.kube
+
+
+def seed_baselines(healer: Healer, span: timedelta) -> int:
+    """Seed the detector from the source's recent history; a failure means a cold start."""
+    if span <= timedelta(0):
+        return 0
+    now = healer.clock.now()
+    try:
+        history = healer.metrics.history(now - span, now, healer.timing.poll_interval)
+    except SourceError as exc:  # why: no history is a slower start, never a reason not to run
+        log.warning("baselines not seeded, starting cold: %s", exc)
+        return 0
+    ready = healer.detector.seed(history)
+    log.info("seeded %d baselines from %d past polls", ready, len(history))
+    return ready

@@ -160,7 +160,7 @@ def run(
     _logging(verbose)
     settings = _settings(config)
     runtime = build(settings)
-    simulation = runtime.simulation
+    simulation = runtime.simulation if runtime.simulated_time else None
     interval = settings.poll.interval
     if simulation is not None:
         # Simulated sources move one tick per poll; `speed` says how fast that is in wall time.
