@@ -1,0 +1,1 @@
+"""The NAB benchmark: the streaming detector over NAB-layout data, scored by NAB's rules."""
