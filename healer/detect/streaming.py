@@ -1,6 +1,6 @@
 """A streaming anomaly detector for one univariate series, fed one value at a time.
 
-It owns the views it watches (the value, its running median, its running step size
+It owns the views it watches (the value, its running medians, its running step size
 and its change over one period), each view's sorted memory, and the firing rule.
 """
 
@@ -37,8 +37,9 @@ class StreamingSettings:
     persist_k: int = 6
     """...and moderately out in `persist_k` of the last `persist_n` values is anomalous."""
     persist_n: int = 8
-    level_rows: int = 16
-    """Values in the running median that shows a shift of level."""
+    level_rows: tuple[int, ...] = (8, 32, 128)
+    """Values in each running median that shows a shift of level: short ones see a
+    step sooner, long ones a smaller step that lasts."""
     spread_rows: int = 16
     """Steps in the running mean |step| that shows a change of variance, or a flat line."""
     min_autocorrelation: float = 0.3
@@ -193,10 +194,11 @@ class StreamingDetector:
         self._warmup = max(warmup, 1)
         size = max(int(s.memory * self._warmup), 2 * _MIN_HISTORY)
         self._value = View(size, margin=s.margin, z=s.z)
-        self._level = View(size, margin=s.margin, z=s.z)
+        self._levels = [View(size, margin=s.margin, z=s.z) for _ in s.level_rows]
         self._spread = View(size, margin=s.margin, z=s.z, relative=True)
         self._season = View(size, margin=s.margin, z=s.z)
-        self._recent: deque[float] = deque(maxlen=max(s.level_rows, s.spread_rows + 1))
+        longest = max((*s.level_rows, s.spread_rows + 1))
+        self._recent: deque[float] = deque(maxlen=longest)
         self._outs: deque[bool] = deque(maxlen=s.persist_n)
         self._warmup_values: list[float] = []
         self._period = 0
@@ -234,8 +236,9 @@ class StreamingDetector:
         strengths = [self._value.strength(value), sum(self._outs) / s.persist_k]
         self._recent.append(value)
         recent = list(self._recent)
-        if len(recent) >= s.level_rows:
-            strengths.append(self._level.strength(_median(recent[-s.level_rows :])))
+        for rows, view in zip(s.level_rows, self._levels, strict=True):
+            if len(recent) >= rows:
+                strengths.append(view.strength(_median(recent[-rows:])))
         if len(recent) > s.spread_rows:
             steps = recent[-s.spread_rows - 1 :]
             spread = sum(abs(b - a) for a, b in pairwise(steps)) / s.spread_rows
