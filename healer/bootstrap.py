@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from healer.adapters.drain import PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
 from healer.adapters.local import CommandLineApprover, LogNotifier
 from healer.adapters.prometheus import PrometheusMetrics
@@ -99,7 +100,10 @@ def wire(
     notifier: Notifier | None = None,
     interval: timedelta | None = None,
 ) -> Healer:
-    return Healer(
+    miner = PersistentMiner(VarietyMiner(), store=store) if isinstance(store, SqlStore) else None
+    if miner is not None:
+        miner.load()  # why: a pattern keeps its id across restarts, so "new" means new
+    healer = Healer(
         metrics=metrics,
         logs=logs,
         cluster=cluster,
@@ -110,9 +114,12 @@ def wire(
         notifier=notifier or LogNotifier(),
         playbooks=playbooks,
         policy=policy,
-        detector=Detector(detection(settings)),
+        detector=Detector(detection(settings), miner=miner),
         timing=timing(settings, interval),
     )
+    if miner is not None:
+        healer.after_poll.append(miner.save)
+    return healer
 
 
 def scenario_from(reference: str) -> Scenario:

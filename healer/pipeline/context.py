@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -61,6 +61,9 @@ class Healer:
     policy: Policy
     detector: Detector
     timing: Timing = Timing()
+    # Run after every poll with its time, e.g. to save the log miner's state; a failing
+    # hook is logged and never stops the loop.
+    after_poll: list[Callable[[datetime], object]] = field(default_factory=list)
     last_poll: datetime | None = None
     holding: str | None = None  # why the last poll held, while it still holds
 

@@ -61,6 +61,7 @@ def tick(healer: Healer) -> TickReport:
     report.events += _advance_all(healer, poll)
     healer.last_poll = now
     _notify(healer, report.events)
+    _after_poll(healer, now)
     return report
 
 
@@ -211,6 +212,14 @@ def _notify(healer: Healer, events: list[TimelineEvent]) -> None:
             healer.notifier.notify(incident, item)
         except Exception:  # why: a broken chat integration must never stop the healing loop
             log.exception("notifier failed for incident %s", item.incident_id)
+
+
+def _after_poll(healer: Healer, now: datetime) -> None:
+    for hook in healer.after_poll:
+        try:
+            hook(now)
+        except Exception:  # why: housekeeping (saving state) must never stop the healing loop
+            log.exception("after-poll hook %r failed", hook)
 
 
 def _new_id() -> str:
