@@ -5,7 +5,8 @@ cache misses, deprecation warnings logged at the wrong level) in bursty volume, 
 line per real failure: pool timeouts, refused database connections, upstream errors,
 timeouts under saturation, stack traces of a broken version. Ids, numbers and hosts
 change from line to line, so a reader has to mine templates. Only a sample of the lines
-is kept; the true count goes into the totals.
+is kept; the true count goes into the totals. Rates that are not per request are per
+noise period (`healer.sim.chaos.NOISE_PERIOD_S`), so they do not depend on the tick.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from datetime import datetime, timedelta
 
 from healer.domain.model import LogRecord, ServiceRef
 from healer.sim import stacks
+from healer.sim.chaos import NOISE_PERIOD_S
 from healer.sim.physics import ServiceTick
 from healer.sim.telemetry import Draws
 from healer.sim.topology import ServiceSpec
 
 SAMPLE = 30  # records kept per service per tick
-NOISE_PER_TICK = 1.2  # harmless error lines per service per tick, on average
-NOISE_BURST = 0.03  # chance per tick that a service's harmless noise bursts
-TOO_MANY_PER_POD = 6.0  # refused connection attempts logged per starved pod per tick
+NOISE_PER_PERIOD = 1.2  # harmless error lines per service per noise period, on average
+NOISE_BURST = 0.03  # chance per period that a service's harmless noise bursts
+TOO_MANY_PER_POD = 6.0  # refused connection attempts logged per starved pod per period
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,17 @@ def sample_lines(ctx: LogContext, counts: dict[str, int], seed: int) -> list[Log
 
 
 def _counts(ctx: LogContext, draws: Draws, rng: random.Random) -> dict[str, int]:
-    burst = rng.uniform(5.0, 40.0) if rng.random() < NOISE_BURST else 1.0
-    counts = {"noise": draws.count(NOISE_PER_TICK * ctx.noise * burst)}
+    part = (ctx.until - ctx.since).total_seconds() / NOISE_PERIOD_S  # of a period
+    # why: a burst writes a period's worth of lines several times over, all in this tick
+    burst = rng.uniform(5.0, 40.0) if rng.random() < NOISE_BURST * part else part
+    counts = {"noise": draws.count(NOISE_PER_PERIOD * ctx.noise * burst)}
     n = ctx.requests
     for reason, share in ctx.tick.reasons.items():
         per_failure = 0.5 if reason in ("cpu", "workers", "reset") else 1.0
         counts[reason] = draws.count(n * share * per_failure)
     starved = ctx.tick.pool.starved_pods
     if starved:
-        counts["too_many_clients"] = draws.count(starved * TOO_MANY_PER_POD)
+        counts["too_many_clients"] = draws.count(starved * TOO_MANY_PER_POD * part)
     return {k: v for k, v in counts.items() if v > 0}
 
 

@@ -1,4 +1,8 @@
-"""Entry traffic: a daily and a weekly cycle, heavy-tailed noise and short bursts."""
+"""Entry traffic: a daily and a weekly cycle, heavy-tailed noise and short bursts.
+
+Load swings and bursts last whole noise periods (`healer.sim.chaos.NOISE_PERIOD_S`), so
+they look the same whatever the tick.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import math
 import random
 from datetime import datetime
 
+from healer.sim.chaos import held_ticks
 from healer.sim.scenario import Traffic
 
 PEAK_HOUR_UTC = 15.0  # busiest hour of the day; the quietest is twelve hours away
@@ -31,9 +36,13 @@ class EntryTraffic:
     def __init__(self, traffic: Traffic, rng: random.Random, tick_s: float) -> None:
         self._t = traffic
         self._rng = rng
-        self._burst_chance = traffic.bursts_per_hour * tick_s / 3600.0
-        self._burst_left = 0
+        self._hold = held_ticks(tick_s)
+        self._burst_chance = traffic.bursts_per_hour * tick_s * self._hold / 3600.0
+        self._burst_left = 0  # periods
         self._burst = 1.0
+        self._ticks = 0
+        self._swing = 1.0  # this period's noise
+        self._surge = 1.0  # this period's burst
 
     def rate(self, at: datetime) -> float:
         rng, t = self._rng, self._t
@@ -41,11 +50,19 @@ class EntryTraffic:
         noise = math.exp(rng.gauss(0.0, t.noise))
         if rng.random() < 0.02:  # why: real load has fat tails (crawlers, retries storms)
             noise *= min(1.0 + 0.08 * rng.paretovariate(3.0), 1.35)
+        if self._ticks % self._hold == 0:  # why: a new period; shorter ticks hold its draws
+            self._swing = noise
+            self._surge = self._next_burst()
+        self._ticks += 1
+        return level * self._swing * self._surge
+
+    def _next_burst(self) -> float:
+        """The burst multiplier of a new period: a burst lasts one to three periods."""
+        rng = self._rng
         if self._burst_left == 0 and rng.random() < self._burst_chance:
             self._burst_left = rng.randint(1, 3)
             self._burst = rng.uniform(1.15, 1.4)
-        burst = 1.0
         if self._burst_left > 0:
             self._burst_left -= 1
-            burst = self._burst
-        return level * noise * burst
+            return self._burst
+        return 1.0

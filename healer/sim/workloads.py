@@ -19,7 +19,7 @@ from healer.sim.topology import BOUTIQUE, ServiceSpec
 HISTORY_LIMIT = 10  # revisionHistoryLimit
 MAX_REPLICAS = 1000
 MAX_POOL = 10_000
-COLD_TICKS = 2  # ticks of cold caches and JIT warm-up after pods start
+COLD_TICKS = 2  # noise periods of cold caches and JIT warm-up after pods start
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the characters Kubernetes uses in pod names
 
 
