@@ -15,6 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from healer import views
+from healer.bench.loghub import MINERS as LOGHUB_MINERS
+from healer.bench.loghub import run_loghub
+from healer.bench.loghub import table as loghub_table
+from healer.bench.nab import run_nab
+from healer.bench.nab import table as nab_table
 from healer.bench.run import Run, run_scenario
 from healer.bench.scale import run_scale
 from healer.bench.scale import table as scale_table
@@ -28,16 +33,20 @@ from healer.errors import HealerError
 from healer.pipeline.tick import TickReport, tick
 from healer.policies import load_policy
 from healer.sim.scenario import builtin_scenarios
+from healer.sim.serve import serve_forever
+from healer.sim.shipping import LogShipper
 
 app = typer.Typer(help="A self-healing operations daemon.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Incidents recorded in the store.", no_args_is_help=True)
 playbooks_app = typer.Typer(help="Remediation playbooks.", no_args_is_help=True)
 policy_app = typer.Typer(help="Approval policy.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (they print tables, or JSON with --json).")
+sim_app = typer.Typer(help="The simulated cluster.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(policy_app, name="policy")
 app.add_typer(bench_app, name="bench")
+app.add_typer(sim_app, name="sim")
 
 out = Console()
 err = Console(stderr=True)
@@ -343,3 +352,62 @@ def bench_scale(
         print(json.dumps({"runs": [r.as_json() for r in runs]}, indent=2))
     else:
         out.print(scale_table(runs))
+
+
+@sim_app.command("serve")
+def sim_serve(
+    scenario: Annotated[
+        str, typer.Option(help="A real-time scenario (e.g. pool-exhaustion-rt), built-in, or file.")
+    ] = "steady-state-rt",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for /metrics, /healthz and /-/state.")] = 9464,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1.0,
+    elasticsearch: Annotated[
+        list[str] | None, typer.Option(help="Ship log lines to this Elasticsearch (repeatable).")
+    ] = None,
+    index: Annotated[str, typer.Option(help="Index the log lines go to.")] = "logs-sim",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Run a scenario in real time: Prometheus metrics to scrape, logs shipped to Elasticsearch."""
+    _logging(verbose)
+    shipper = LogShipper(elasticsearch, index) if elasticsearch else None
+    try:
+        serve_forever(host, port, scenario, speed, shipper)
+    finally:
+        if shipper is not None:
+            shipper.close()
+
+
+@bench_app.command("loghub")
+def bench_loghub(
+    path: Annotated[Path, typer.Argument(help="A Loghub-2k folder (one sub-folder per system).")],
+    miner: Annotated[str, typer.Option(help=f"Miner: {', '.join(LOGHUB_MINERS)}.")] = "variety",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Log template mining: grouping and parsing accuracy per system, and lines per second."""
+    if miner not in LOGHUB_MINERS:
+        err.print(f"[red]unknown miner {miner!r}; choose from {', '.join(LOGHUB_MINERS)}[/]")
+        raise typer.Exit(2)
+    result = run_loghub(path, LOGHUB_MINERS[miner])
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(loghub_table(result))
+
+
+@bench_app.command("nab")
+def bench_nab(
+    path: Annotated[Path, typer.Argument(help="A NAB-layout folder (data/, windows.json).")],
+    detections: Annotated[
+        Path | None, typer.Option(help="Write NAB-layout result files (score, label) here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The streaming metric detector scored by NAB's rules, all three profiles, normalised."""
+    result = run_nab(
+        path, detections=detections, progress=lambda run: err.print(f"scored {run.file.name}")
+    )
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(nab_table(result))
