@@ -341,13 +341,16 @@ def _scenario_files(paths: list[Path]) -> list[Path]:
 @bench_app.command("scale")
 def bench_scale(
     services: Annotated[str, typer.Option(help="Cluster sizes, comma-separated.")] = "10,100,1000",
+    prometheus: Annotated[
+        bool, typer.Option(help="Read metrics from a real Prometheus scraping the simulator.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cost of one poll (queries per source, CPU, wall time, peak RSS) as services grow."""
     _logging(False)
     sizes = [int(part) for part in services.split(",") if part.strip()]
     with tempfile.TemporaryDirectory() as scratch:
-        runs = run_scale(sizes, scratch)
+        runs = run_scale(sizes, scratch, prometheus=prometheus)
     if as_json:
         print(json.dumps({"runs": [r.as_json() for r in runs]}, indent=2))
     else:
