@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class TickReport:
     at: datetime
     held: str | None = None  # why the poll held instead of judging
+    logs_unavailable: str | None = None  # why this poll judged on metrics alone
     snapshot: MetricsSnapshot | None = None
     observation: Observation | None = None
     opened: list[Incident] = field(default_factory=list)
@@ -51,7 +52,7 @@ def tick(healer: Healer) -> TickReport:
         report.held = read
         report.events += _hold(healer, now, read)
         return report
-    snapshot, topology, logs = read
+    snapshot, topology, logs, report.logs_unavailable = read
     healer.holding = None
     report.snapshot = snapshot
     observation = healer.detector.observe(snapshot, logs)
@@ -67,7 +68,7 @@ def tick(healer: Healer) -> TickReport:
 
 def _read_sources(
     healer: Healer, now: datetime
-) -> tuple[MetricsSnapshot, Topology, LogBatch | None] | str:
+) -> tuple[MetricsSnapshot, Topology, LogBatch | None, str | None] | str:
     """This poll's data, or why there is none worth judging."""
     try:
         snapshot = healer.metrics.snapshot(now)
@@ -78,11 +79,10 @@ def _read_sources(
         return "metrics source returned no series at all"
     since = healer.last_poll or now - healer.timing.poll_interval
     try:
-        logs: LogBatch | None = healer.logs.read(since, now)
+        return snapshot, topology, healer.logs.read(since, now), None
     except SourceError as exc:  # why: judge on metrics alone, but never read logs as quiet
         log.warning("logs unavailable, judging on metrics alone: %s", exc)
-        logs = None
-    return snapshot, topology, logs
+        return snapshot, topology, None, f"logs unavailable: {exc}"
 
 
 def _hold(healer: Healer, now: datetime, why: str) -> list[TimelineEvent]:
