@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from healer.adapters.drain import PersistentMiner, VarietyMiner
+from healer.adapters.drain import DrainMiner, PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
 from healer.adapters.local import CommandLineApprover, LogNotifier
 from healer.adapters.prometheus import PrometheusMetrics
@@ -100,7 +100,7 @@ def wire(
     notifier: Notifier | None = None,
     interval: timedelta | None = None,
 ) -> Healer:
-    miner = PersistentMiner(VarietyMiner(), store=store) if isinstance(store, SqlStore) else None
+    miner = _miner(settings, store)
     if miner is not None:
         miner.load()  # why: a pattern keeps its id across restarts, so "new" means new
     healer = Healer(
@@ -120,6 +120,14 @@ def wire(
     if miner is not None:
         healer.after_poll.append(miner.save)
     return healer
+
+
+def _miner(settings: Settings, store: IncidentStore) -> PersistentMiner | None:
+    """The configured log miner, its state kept in the SQL store (None: the in-memory one)."""
+    if not isinstance(store, SqlStore):
+        return None
+    chosen = DrainMiner() if settings.detection.log_miner == "drain3" else VarietyMiner()
+    return PersistentMiner(chosen, store=store, name=f"logs-{settings.detection.log_miner}")
 
 
 def scenario_from(reference: str) -> Scenario:

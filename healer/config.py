@@ -144,9 +144,43 @@ class LogSourceSettings(_Group):
     """Used when kind is `elasticsearch`."""
 
 
+_QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+
+
+class KubernetesSettings(_Group):
+    """A Kubernetes API server: how to reach it, where the healer may act, how it signs."""
+
+    in_cluster: bool = True
+    """Use the pod's service account; off: a kubeconfig file (`kubeconfig`, `context`)."""
+    kubeconfig: Path | None = None
+    """Kubeconfig file when not in cluster; none: `$KUBECONFIG` or `~/.kube/config`."""
+    context: str | None = None
+    """Kubeconfig context to use; none: the file's current context."""
+    namespaces: list[str] = []
+    """Namespaces the healer may read and change; empty allows every namespace."""
+    field_manager: str = Field("healer", min_length=1, max_length=128)
+    """Field manager recorded on every change, and the source of the Events it posts."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds before an API request counts as failed."""
+    incident_annotation: str = Field("healer.io/incident", pattern=_QUALIFIED_NAME)
+    """Annotation written on every object the healer changes, holding the incident id."""
+
+    @field_validator("context", "kubeconfig")
+    @classmethod
+    def _only_with_kubeconfig(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("in_cluster", True):
+            raise ValueError(f"{info.field_name} needs in_cluster: false")
+        return value
+
+
 class ClusterSettings(_Group):
-    kind: Literal["sim"] = "sim"
-    """Which cluster the healer reads and changes: `sim`, the simulated cluster."""
+    kind: Literal["sim", "kubernetes"] = "sim"
+    """Which cluster the healer reads and changes: `sim` (simulated) or `kubernetes`."""
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    """Used when kind is `kubernetes`."""
 
 
 class SimSettings(_Group):
@@ -211,6 +245,8 @@ class DetectionSettings(_Group):
     """Lines per poll below which a log template never fires."""
     min_request_rate: float = Field(0.2, ge=0)
     """Requests per second below which an error ratio is too noisy to judge."""
+    log_miner: Literal["variety", "drain3"] = "variety"
+    """Log template miner: `variety` (GA 0.978 on Loghub-2k) or `drain3` (drain3-improved)."""
 
     @field_validator("persistence_hits")
     @classmethod
