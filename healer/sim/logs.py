@@ -41,6 +41,9 @@ class LogContext:
     pool_size: int = 0
     pool_per_pod: int = 0  # connections a pod holds (fewer than its size when starved)
     noise: float = 1.0
+    oom_kills: int = 0  # containers OOMKilled this tick; each dies with one line
+    overbooked: bool = False  # its database refuses it because a fault scaled it out
+    api: tuple[str, int] = ("", 500)  # a failing external API's host, and the code it causes
 
 
 def count_lines(ctx: LogContext, rng: random.Random) -> dict[str, int]:
@@ -72,11 +75,15 @@ def _counts(ctx: LogContext, draws: Draws, rng: random.Random) -> dict[str, int]
     counts = {"noise": draws.count(NOISE_PER_PERIOD * ctx.noise * burst)}
     n = ctx.requests
     for reason, share in ctx.tick.reasons.items():
+        if reason == "oom":  # why: a killed container writes nothing about the requests
+            continue
         per_failure = 0.5 if reason in ("cpu", "workers", "reset") else 1.0
         counts[reason] = draws.count(n * share * per_failure)
     starved = ctx.tick.pool.starved_pods
     if starved:
         counts["too_many_clients"] = draws.count(starved * TOO_MANY_PER_POD * part)
+    if ctx.oom_kills:
+        counts["oom"] = ctx.oom_kills
     return {k: v for k, v in counts.items() if v > 0}
 
 
@@ -93,7 +100,10 @@ def _render(kind: str, ctx: LogContext, rng: random.Random, at: datetime) -> Log
         message, error_type = _pool_timeout(ctx, rng)
         return LogRecord(at, ctx.ref, "error", message, 500, error_type, trace)
     if kind == "too_many_clients":
-        message, error_type = stacks.too_many_clients(lang, ctx.spec.pool, rng)
+        # why: a database at its limit refuses with one of two messages, depending on
+        # whether the superuser reserve is all that is left
+        reserved = ctx.overbooked and rng.random() < 0.5
+        message, error_type = stacks.too_many_clients(lang, ctx.spec.pool, rng, reserved=reserved)
         return LogRecord(at, ctx.ref, "error", message, None, error_type, None)
     if kind in ("cpu", "workers"):
         message, error_type = stacks.overload(lang, kind, ctx.spec, rng)
@@ -103,6 +113,15 @@ def _render(kind: str, ctx: LogContext, rng: random.Random, at: datetime) -> Log
         callee = kind.partition(":")[2]
         message, error_type, code = stacks.upstream(lang, callee, ctx.tick, rng)
         return LogRecord(at, ctx.ref, "error", message, code, error_type, trace)
+    if kind == "external":
+        message, error_type = stacks.external_api(lang, ctx.api[0], rng)
+        return LogRecord(at, ctx.ref, "error", message, ctx.api[1], error_type, trace)
+    if kind == "oom":
+        message, error_type = stacks.out_of_memory(lang, ctx.spec, rng)
+        return LogRecord(at, ctx.ref, "error", message, None, error_type, None)
+    if kind == "network":
+        message = stacks.delayed_access(ctx.spec, rng, at)
+        return LogRecord(at, ctx.ref, "error", message, 504, None, trace)
     if kind == "reset":
         message, error_type = stacks.reset(lang, rng)
         return LogRecord(at, ctx.ref, "error", message, 503, error_type, trace)

@@ -12,18 +12,19 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from healer.domain.model import Cause, ServiceRef
 from healer.sim import faults
 from healer.sim.chaos import Chaos
 from healer.sim.database import claim_connections
+from healer.sim.injection import Injections
 from healer.sim.logs import LogContext, LogTick, count_lines
 from healer.sim.physics import Callee, Conditions, ServiceTick, serve
 from healer.sim.queueing import z_score
 from healer.sim.scenario import FaultSpec, Scenario
-from healer.sim.telemetry import Draws, PodSample, Scrape, ScrapeLog, gauges, record
+from healer.sim.telemetry import Draws, PodSample, Scrape, ScrapeLog, gauges, memory, record
 from healer.sim.traffic import EntryTraffic
 from healer.sim.workloads import Deployment
 
@@ -71,8 +72,7 @@ class SimCluster:
         self.deployments = {s.name: Deployment(s, start, pods_rng) for s in self.topology.services}
         self._by_ref = {d.ref: d for d in self.deployments.values()}
         self._callees = {name: self._edges(name) for name in self.topology.names()}
-        self._launched: set[int] = set()
-        self._cured: dict[int, datetime] = {}
+        self.injections = Injections(scenario, self.deployments)
         keep = retention or max(timedelta(hours=2), scenario.tick * 8)
         self.scrapes = ScrapeLog(keep.total_seconds())
         self.log_ticks: deque[LogTick] = deque()
@@ -120,8 +120,8 @@ class SimCluster:
                 f,
                 self.topology.service(f.target).ref,
                 self.start + f.at,
-                Cause(f.kind),
-                self._cured.get(i),
+                faults.cause(f.kind),
+                self.injections.cured.get(i),
             )
             for i, f in enumerate(self.scenario.faults)
         )
@@ -132,49 +132,24 @@ class SimCluster:
         """Advance to `now`, one tick after the previous step."""
         since, self.now = self.now, now
         self.ticks += 1
-        self._launch_faults(now)
+        self.injections.launch(now, now - self.start)
         frozen = {f.fault.target for f in self.active_faults(now)}
         frozen |= {n for n, d in self.deployments.items() if d.current.fault is not None}
         self.chaos.release(self.deployments, frozen, now)
         self.chaos.restart(self.deployments)
         for dep in self.deployments.values():
             dep.reconcile(now)
-        self._note_cures(now)
+        self.injections.note_cures(now)
+        self.injections.grow_leaks(self.tick_s)
         rates = self._rates(now)
         conditions = self._conditions(rates, now)
         results: dict[str, ServiceTick] = {}
         for name in reversed(self.topology.order):
             callees = [Callee(c, n, z, results[c]) for c, n, z in self._callees[name]]
             results[name] = serve(conditions[name], rates[name], callees)
+        self.injections.note_connections(results, now)
         self._write(results, conditions, since, now)
         self.last = results
-
-    def _launch_faults(self, now: datetime) -> None:
-        elapsed = now - self.start
-        for i, fault in enumerate(self.scenario.faults):
-            if i in self._launched or elapsed < fault.at:
-                continue
-            self._launched.add(i)
-            dep = self.deployments[fault.target]
-            if fault.kind == faults.BAD_DEPLOY:
-                image = str(fault.params.get("image", ""))
-                dep.deploy(now, defect=float(fault.params["error_rate"]), fault=i, image=image)
-            elif fault.kind == faults.POOL_EXHAUSTION and dep.spec.pool is not None:
-                dep.reconfigure({dep.spec.pool.env: str(fault.params["pool_size"])}, now, i)
-        for i in self._launched:
-            fault = self.scenario.faults[i]
-            dep = self.deployments[fault.target]
-            ended = faults.intensity(fault, elapsed) <= 0
-            if fault.kind == faults.POOL_EXHAUSTION and ended and dep.current.fault == i:
-                assert dep.spec.pool is not None
-                dep.reconfigure({dep.spec.pool.env: str(dep.spec.pool.size)}, now, None)
-
-    def _note_cures(self, now: datetime) -> None:
-        for i in self._launched - set(self._cured):
-            fault = self.scenario.faults[i]
-            shipped = fault.kind in (faults.BAD_DEPLOY, faults.POOL_EXHAUSTION)
-            if shipped and self.deployments[fault.target].running.fault != i:
-                self._cured[i] = now
 
     def restart_pod(self, service: ServiceRef, index: int = 0) -> None:
         """Restart one pod's container now, as an OOM kill would (for tests and chaos)."""
@@ -185,8 +160,9 @@ class SimCluster:
     def _rates(self, now: datetime) -> dict[str, float]:
         entry = self.traffic.rate(now)
         rates = dict.fromkeys(self.topology.names(), 0.0)
+        surges = faults.surges(self._levels(now))
         for name, share in self.topology.entry_shares().items():
-            rates[name] += entry * share
+            rates[name] += entry * share * surges.get(name, 1.0)
         for name in self.topology.order:
             if not self.deployments[name].pods:
                 continue  # why: a service with no pods calls nobody
@@ -198,28 +174,41 @@ class SimCluster:
 
     def _conditions(self, rates: dict[str, float], now: datetime) -> dict[str, Conditions]:
         elapsed = now - self.start
-        launched = [f for i, f in enumerate(self.scenario.faults) if i in self._launched]
-        effects = faults.effects((f, faults.intensity(f, elapsed)) for f in launched)
+        effects = faults.effects(self._levels(now))
         out = {}
         for name, dep in self.deployments.items():
             defect = dep.running.defect
             if dep.running.fault is not None:  # why: a canary ramps up its share of traffic
                 defect *= faults.intensity(self.scenario.faults[dep.running.fault], elapsed)
             noise = self.chaos.noise(dep)
+            leak = self.injections.leaks.get(name)
+            effect = effects.get(name, faults.NONE)
+            if leak is not None:  # why: a collector near its limit costs CPU on every request
+                effect = replace(effect, cpu_factor=effect.cpu_factor * leak.gc_factor)
             out[name] = Conditions(
                 dep.spec,
                 len(dep.pods),
-                effects.get(name, faults.NONE),
+                effect,
                 pool_size=dep.pool_size,
                 defect=defect,
                 cold=noise.cold,
                 jitter=noise.jitter,
                 tail=noise.tail,
+                crashed=leak.crashed if leak is not None else 0.0,
             )
         self._held = claim_connections(self.topology, self.deployments, out, rates)
         return out
 
     # --- what the tick leaves behind ---
+
+    def _levels(self, now: datetime) -> list[tuple[FaultSpec, float]]:
+        """Each launched fault with how much of it is in effect now."""
+        elapsed = now - self.start
+        return [
+            (f, faults.intensity(f, elapsed))
+            for i, f in enumerate(self.scenario.faults)
+            if i in self.injections.launched
+        ]
 
     def _write(
         self,
@@ -254,7 +243,7 @@ class SimCluster:
                 continue
             tick = results.get(name)
             out[name] = tuple(
-                PodSample(pod.name, tuple(pod.counters), self._gauges(dep, tick))
+                PodSample(pod.name, tuple(pod.counters), self._gauges(dep, tick) + memory(dep, pod))
                 for pod in dep.pods
             )
         return out
@@ -279,6 +268,8 @@ class SimCluster:
         now: datetime,
     ) -> None:
         logs = LogTick(since, now)
+        leaks, overbooked = self.injections.leaks, self.injections.overbooked_services()
+        apis = faults.external_apis(self.scenario.faults)
         for name, dep in self.deployments.items():
             if not dep.pods:
                 continue  # why: no pod, nobody to write a line
@@ -288,6 +279,9 @@ class SimCluster:
                 pool_size=dep.pool_size,
                 pool_per_pod=min(caps) if caps else 0,
                 noise=self.scenario.realism.log_noise,
+                oom_kills=leaks[name].kills if name in leaks else 0,
+                overbooked=name in overbooked,
+                api=apis.get(name, ("", 500)),
             )  # fmt: skip
             logs.add(ctx, count_lines(ctx, self._logs), self._logs.getrandbits(64))
         self.log_ticks.append(logs)

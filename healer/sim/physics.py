@@ -37,6 +37,7 @@ class Conditions:
     cold: float = 1.0  # >1 right after pods restart: cold caches, JIT warm-up
     jitter: float = 1.0  # this tick's multiplier on the mean
     tail: float = 1.0  # this tick's multiplier on the tail (GC pauses, noisy neighbours)
+    crashed: float = 0.0  # share of requests lost to containers killed this tick
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,26 @@ def serve(c: Conditions, rate: float, callees: Sequence[Callee]) -> ServiceTick:
         ]
     )
     tick = ServiceTick(rate, mean, min(mean + excess, spec.timeout_s), spec.timeout_s)
-    _fail(tick, c, cpu=cpu, workers=workers, pool=pool, callees=callees)
+    late = _delay(tick, c.effects.delay_s, mean + excess) if c.effects.delay_s > 0 else 0.0
+    _fail(tick, c, cpu=cpu, workers=workers, pool=pool, callees=callees, late=late)
     tick.cpu_limit = cpu_limit
     tick.cpu_used = min(rate * cpu_s, cpu_limit) + 0.01 * cpu_limit
     tick.throttled = min(1.0, max(0.0, (busy_cpu - 0.5) / 0.5)) ** 2 * 0.9
     tick.pool = pool
     return tick
+
+
+def _delay(tick: ServiceTick, delay_s: float, p99: float) -> float:
+    """Add a network delay in front of the service; the share it pushes past the deadline.
+
+    The delay sits in the inbound proxy, so it holds the callers' workers, not this
+    service's, and the proxy's request-duration histogram includes it.
+    """
+    left = tick.timeout_s - delay_s
+    late = 1.0 if left <= 0 else 1.0 - LogNormal.fit(tick.mean, p99).cdf(left)
+    tick.mean = min(tick.mean + delay_s, tick.timeout_s)
+    tick.p99 = min(p99 + delay_s, tick.timeout_s)
+    return min(max(late, 0.0), 1.0)
 
 
 def _own_tail(c: Conditions, own_s: float) -> float:
@@ -199,6 +214,7 @@ def _fail(
     workers: Wait,
     pool: PoolTick,
     callees: Sequence[Callee],
+    late: float = 0.0,
 ) -> None:
     # why: saturated resources are bottlenecks in series; the tightest one decides
     # how many requests get through, so only its failures count
@@ -217,6 +233,12 @@ def _fail(
         ("deploy", 500, c.defect),
         bottleneck,
     ]
+    if c.effects.failing > 0:  # why: the external call fails, so the request does
+        shares.append(("external", c.effects.failing_status, c.effects.failing))
+    if late > 0:  # why: the proxy's delay ran the caller's deadline out
+        shares.append(("network", 504, late))
+    if c.crashed > 0:  # why: requests in flight on a killed container are reset
+        shares.append(("oom", 503, c.crashed))
     for e in callees:
         t = e.tick
         seen = t.error_ratio - t.retryable + t.retryable * t.error_ratio  # after one retry
@@ -232,3 +254,4 @@ def _fail(
             tick.codes[code] = tick.codes.get(code, 0.0) + share * scale
             tick.reasons[reason] = share * scale
     tick.timed_out = tick.reasons.get("cpu", 0.0) + tick.reasons.get("workers", 0.0)
+    tick.timed_out += tick.reasons.get("network", 0.0)

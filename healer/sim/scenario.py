@@ -232,8 +232,10 @@ def _fault(
         raise _fail(doc, (*loc, "every"), "an intermittent fault needs a duration below `every`")
     if fault.ramp and fault.kind not in faults.RAMPED:
         raise _fail(doc, (*loc, "ramp"), f"{fault.kind} happens at once; it cannot ramp")
-    if fault.every is not None and fault.kind == faults.POOL_EXHAUSTION:
-        raise _fail(doc, (*loc, "every"), "a pool size change stays until changed back")
+    if fault.every is not None and fault.kind in faults.PERSISTENT:
+        raise _fail(doc, (*loc, "every"), f"{fault.kind} stays until someone changes it back")
+    if fault.kind == faults.TRAFFIC_SURGE and fault.target not in topology.entry_shares():
+        raise _fail(doc, (*loc, "target"), f"{fault.target} gets no traffic from outside")
     return FaultSpec(
         at=fault.at,
         kind=fault.kind,

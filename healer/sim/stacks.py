@@ -5,6 +5,7 @@ actually prints. Every function returns (message, error.type) with fresh ids and
 from __future__ import annotations
 
 import random
+from datetime import datetime
 
 from healer.sim.physics import ServiceTick
 from healer.sim.topology import PoolSpec, ServiceSpec
@@ -138,19 +139,27 @@ def crash(service: str, language: str, rng: random.Random) -> tuple[str, str]:
     )
 
 
-def too_many_clients(language: str, pool: PoolSpec | None, rng: random.Random) -> tuple[str, str]:
+_TOO_MANY = "sorry, too many clients already"
+_RESERVED = "remaining connection slots are reserved for non-replication superuser connections"
+
+
+def too_many_clients(
+    language: str, pool: PoolSpec | None, rng: random.Random, *, reserved: bool = False
+) -> tuple[str, str]:
+    """PostgreSQL refusing a new connection; `reserved`: only the superuser reserve is left."""
     database = pool.database if pool else "db"
     host = f"{database}-postgresql.{database}.svc.cluster.local"
+    why = _RESERVED if reserved else _TOO_MANY
     if language == "java":
         return (
             f"HikariPool-1 - Cannot acquire connection from data source "
             f"(attempt {rng.randint(1, 400)})\norg.postgresql.util.PSQLException: "
-            "FATAL: sorry, too many clients already",
+            f"FATAL: {why}",
             "org.postgresql.util.PSQLException",
         )
     return (
         f'psycopg2.OperationalError: connection to server at "{host}" ({_ip(rng)}), '
-        "port 5432 failed: FATAL:  sorry, too many clients already",
+        f"port 5432 failed: FATAL:  {why}",
         "psycopg2.OperationalError",
     )
 
@@ -234,4 +243,94 @@ def internal(language: str, rng: random.Random) -> tuple[str, str | None]:
         f"unexpected error handling request {_uuid(rng)}: lock wait timeout on "
         f"key order:{rng.randint(1000, 999999)}",
         "InternalError",
+    )
+
+
+def external_api(language: str, host: str, rng: random.Random) -> tuple[str, str]:
+    """A call to an API outside the cluster that failed, as the service logs it."""
+    path = rng.choice(("/v1/charges", "/v2/quotes", "/v1/rates", "/v1/verify"))
+    url = f"https://{host}{path}"
+    ms = rng.randint(20, 9000)
+    status = rng.choice((502, 503, 503, 504))
+    if language == "java":
+        return (
+            f"org.springframework.web.client.HttpServerErrorException$ServiceUnavailable: "
+            f'{status} Service Unavailable on POST request for "{url}" after {ms} ms',
+            "org.springframework.web.client.HttpServerErrorException",
+        )
+    if language == "python":
+        return (
+            f"requests.exceptions.HTTPError: {status} Server Error: Service Unavailable "
+            f"for url: {url}?request_id={_uuid(rng)}",
+            "requests.exceptions.HTTPError",
+        )
+    if language == "nodejs":
+        return (
+            f"AxiosError: Request failed with status code {status} (POST {url}, "
+            f"request {_uuid(rng)}, {ms}ms)",
+            "AxiosError",
+        )
+    if language == "csharp":
+        return (
+            "System.Net.Http.HttpRequestException: Response status code does not indicate "
+            f"success: {status} (Service Unavailable). POST {url}",
+            "System.Net.Http.HttpRequestException",
+        )
+    return (
+        f'request {_uuid(rng)}: Post "{url}": unexpected status {status} from upstream '
+        f"after {ms}ms",
+        "ExternalAPIError",
+    )
+
+
+def out_of_memory(language: str, spec: ServiceSpec, rng: random.Random) -> tuple[str, str]:
+    """The last line a container writes as it runs out of memory."""
+    limit = int(spec.memory_limit_mb)
+    if language == "java":
+        return (
+            f'Exception in thread "grpc-default-executor-{rng.randint(0, 64)}" '
+            "java.lang.OutOfMemoryError: Java heap space\n\tat java.base/java.util.Arrays"
+            ".copyOf(Arrays.java:3537)\n\tat java.base/java.util.ArrayList.grow"
+            "(ArrayList.java:237)",
+            "java.lang.OutOfMemoryError",
+        )
+    if language == "nodejs":
+        return (
+            f"<--- Last few GCs ---> [1:0x{rng.getrandbits(40):010x}] {rng.randint(10**5, 10**7)} "
+            f"ms: Mark-Compact {limit - rng.randint(1, 9)}.{rng.randint(0, 9)} "
+            f"({limit}.0) -> {limit - rng.randint(1, 9)}.{rng.randint(0, 9)} MB\n"
+            "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+            "FatalError",
+        )
+    if language == "csharp":
+        return (
+            "Unhandled exception. System.OutOfMemoryException: Exception of type "
+            "'System.OutOfMemoryException' was thrown.",
+            "System.OutOfMemoryException",
+        )
+    if language == "python":
+        return (
+            f"[CRITICAL] WORKER TIMEOUT (pid:{rng.randint(7, 32000)})\n"
+            f"[ERROR] Worker (pid:{rng.randint(7, 32000)}) was sent SIGKILL! "
+            "Perhaps out of memory?",
+            "MemoryError",
+        )
+    return (
+        "fatal error: runtime: out of memory\n\nruntime stack:\n"
+        "runtime.throw({0x1a2b3c4, 0x16})\n\t/usr/local/go/src/runtime/panic.go:1023 +0x5c\n"
+        f"runtime.sysMapOS(0xc0{rng.getrandbits(32):08x}, 0x4000000)",
+        "runtime.Error",
+    )
+
+
+def delayed_access(spec: ServiceSpec, rng: random.Random, at: datetime) -> str:
+    """The inbound proxy's access log line for a request a fault delayed past its deadline."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    ms = int(spec.timeout_s * 1000) + rng.randint(0, 40)
+    service = spec.name
+    port = _port(service)
+    return (
+        f'[{stamp}] "POST /{service}.v1/Handle HTTP/2" 504 DI,UT response_timeout - "-" '
+        f'0 24 {ms} - "-" "grpc-go/1.64.0" "{_uuid(rng)}" "{service}:{port}" '
+        f'"{_ip(rng)}:{port}" inbound|{port}||'
     )

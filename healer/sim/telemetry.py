@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from healer.sim.physics import ServiceTick
 from healer.sim.queueing import LogNormal
+from healer.sim.workloads import Deployment, Pod
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
 CODES = (200, 404, 499, 500, 503, 504)
@@ -27,7 +28,8 @@ HIST_COUNT = CPU_SECONDS + 5
 BUCKET0 = CPU_SECONDS + 6
 COUNTERS = BUCKET0 + len(BUCKETS)
 # gauges
-POOL_USED, POOL_MAX, POOL_PENDING, CPU_LIMIT = range(4)
+POOL_USED, POOL_MAX, POOL_PENDING, CPU_LIMIT, MEMORY_USED, MEMORY_LIMIT = range(6)
+MIB = 1024.0 * 1024.0
 CFS_PERIOD_S = 0.1
 NOT_FOUND = 0.004  # 404s: harmless, and not 5xx
 CLIENT_GONE = 0.001  # 499s: clients that gave up; more of them when it is slow
@@ -143,6 +145,11 @@ def gauges(tick: ServiceTick, pool_size: int, pods: int, rng: random.Random) -> 
         used = min(float(pool_size), max(0.0, noisy))
     pending = max(0.0, round(pool.pending * rng.uniform(0.7, 1.3)))
     return (used, float(pool_size), pending, tick.cpu_limit / max(pods, 1))
+
+
+def memory(dep: Deployment, pod: Pod) -> tuple[float, float]:
+    """One container's working set and memory limit, in bytes (cAdvisor's and the spec's)."""
+    return (round(pod.memory_mb * MIB), dep.spec.memory_limit_mb * MIB)
 
 
 class ScrapeLog:

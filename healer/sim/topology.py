@@ -47,6 +47,7 @@ class ServiceSpec:
     timeout_s: float = 3.0  # the deadline its callers give it
     pool: PoolSpec | None = None
     traffic_share: float = 0.0  # share of the entry traffic it receives directly
+    memory_limit_mb: float = 512.0  # the container's memory limit; above it the kernel kills
 
     @property
     def ref(self) -> ServiceRef:

@@ -16,6 +16,9 @@ from healer.domain.model import Rollout, ServiceRef, Workload
 from healer.errors import ActionFailed
 from healer.sim.topology import BOUTIQUE, ServiceSpec
 
+# why: a runtime's resting footprint, as a share of the limit: a JVM reserves its heap
+# up front, a Go or C process holds little more than it uses
+RESTING_MEMORY = {"java": 0.55, "csharp": 0.4, "nodejs": 0.3, "python": 0.3, "go": 0.15, "c": 0.05}
 HISTORY_LIMIT = 10  # revisionHistoryLimit
 MAX_REPLICAS = 1000
 MAX_POOL = 10_000
@@ -42,9 +45,15 @@ class Pod:
     started: datetime
     counters: list[float] = field(default_factory=list)
     restarts: int = 0  # container restarts: same pod, counters back to zero
+    memory_mb: float = 0.0  # the container's working set
 
 
 BOUTIQUE_REGISTRY = "us-central1-docker.pkg.dev/google-samples/microservices-demo"
+
+
+def baseline_mb(spec: ServiceSpec) -> float:
+    """The working set of a healthy container of this service."""
+    return spec.memory_limit_mb * RESTING_MEMORY.get(spec.language, 0.3)
 
 
 def _image(spec: ServiceSpec, build: int) -> str:
@@ -197,6 +206,7 @@ class Deployment:
         pod = self.pods[index % len(self.pods)]
         pod.counters = []
         pod.restarts += 1
+        pod.memory_mb = baseline_mb(self.spec)
         self.cold = max(self.cold, 1)
         return pod
 
@@ -204,4 +214,4 @@ class Deployment:
         template = zlib.crc32(f"{self.spec.name}/{self.current.number}".encode())
         hash_ = "".join(_ALPHABET[(template >> (3 * i)) % len(_ALPHABET)] for i in range(10))
         suffix = "".join(self._rng.choice(_ALPHABET) for _ in range(5))
-        return Pod(f"{self.spec.name}-{hash_}-{suffix}", started)
+        return Pod(f"{self.spec.name}-{hash_}-{suffix}", started, memory_mb=baseline_mb(self.spec))

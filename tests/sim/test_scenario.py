@@ -111,10 +111,11 @@ def test_unknown_fault_kind(tmp_path: Path) -> None:
     assert "unknown fault kind 'gremlins'" in error.reason
 
 
-def test_fault_kind_that_is_not_simulated_says_so(tmp_path: Path) -> None:
-    error = refused(tmp_path, GOOD.replace("kind: bad_deploy", "kind: memory_leak"))
+def test_unknown_fault_kind_lists_the_simulated_ones(tmp_path: Path) -> None:
+    error = refused(tmp_path, GOOD.replace("kind: bad_deploy", "kind: disk_full"))
     assert error.field == "faults[0].kind"
-    assert "not simulated" in error.reason
+    assert "unknown fault kind 'disk_full'" in error.reason
+    assert "memory_leak" in error.reason and "latency_injection" in error.reason
 
 
 def test_unknown_target(tmp_path: Path) -> None:
