@@ -447,3 +447,14 @@ def test_an_api_outage_is_temporary(running: Callable[..., Setup]) -> None:
     k.kube.reads.forget()
     with pytest.raises(ClusterUnavailable, match="no answer"):
         k.kube.workload(CART)
+
+
+def test_an_annotation_that_cannot_be_written_does_not_stop_the_event(
+    running: Callable[..., Setup],
+) -> None:
+    k = running(deny={("patch", "deployments")})
+    with k.kube.acting_for("INC-13"):
+        k.kube.scale(FRONTEND, 2)
+    assert k.sim(FRONTEND).desired == 2
+    assert INCIDENT not in (k.raw(FRONTEND).metadata.annotations or {})
+    assert [e.reason for e in k.events("frontend")] == ["HealerScaled"]

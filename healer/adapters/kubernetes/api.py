@@ -159,18 +159,18 @@ class KubeApi:
         return found
 
     def _tell(self, service: ServiceRef, change: Change) -> None:
-        """Annotate and post the Event. Best effort: the change itself has landed."""
+        """Annotate the Deployment (if the change could not) and post the Event."""
         log.info("%s: %s", service, _message(change.what))
-        try:
-            if change.annotate_after and _ACTING.get() is not None:
-                annotate = self._deployment_patcher(service, changes.annotate(self._annotations()))
+        if change.annotate_after and _ACTING.get() is not None:
+            patch = changes.annotate(self._annotations())
+            annotate = self._deployment_patcher(service, patch)
+
+            def annotate_it() -> None:
                 annotate(True)  # why: a dry run first, as for every write of a workload
                 annotate(False)
-            self._post_event(change)
-        except ClusterError as exc:  # why: failing here would report a landed change as failed
-            log.warning(
-                "%s: %s, but could not record it on the object: %s", service, change.what, exc
-            )
+
+            _best_effort(service, change, "annotate it", annotate_it)
+        _best_effort(service, change, "post its Event", lambda: self._post_event(change))
 
     def _post_event(self, change: Change) -> None:
         about = change.about
@@ -205,6 +205,13 @@ class KubeApi:
                 f'kubernetes: namespace "{service.namespace}" is not one the healer may '
                 "read or change (sources.cluster.kubernetes.namespaces)"
             )
+
+
+def _best_effort(service: ServiceRef, change: Change, what: str, step: Callable[[], None]) -> None:
+    try:
+        step()
+    except ClusterError as exc:  # why: the change has landed; failing now would say it had not
+        log.warning("%s: %s, but could not %s: %s", service, change.what, what, exc)
 
 
 def _message(what: str) -> str:
