@@ -5,13 +5,29 @@ Both only alert; they are what the healer's detection is compared with.
 - multiwindow multi-burn-rate (SRE Workbook): error budget burning 14.4× over 1h and
   5m, or 6× over 6h and 30m, against a 99.9% availability SLO.
 `for:` means the condition held at every evaluation for that long, as Prometheus does.
+
+`from_history` is the faithful one: the rules of `healer.bench.rules` evaluated over the
+series a Prometheus scraping the cluster would hold (`healer.bench.openmetrics`), checked
+against a real Prometheus by the integration tests. `static_rule` and `burn_rate` read
+only the healer's own per-poll points: an approximation, for runs without the scrapes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from healer.bench.openmetrics import History
+from healer.bench.rules import (
+    AlertRule,
+    Context,
+    Firing,
+    burn_rate_rule,
+    evaluate,
+    latency_slos,
+    static_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,33 @@ BURN_RULES = (  # (long window, short window, burn factor)
     (timedelta(hours=1), timedelta(minutes=5), 14.4),
     (timedelta(hours=6), timedelta(minutes=30), 6.0),
 )
+
+
+def baseline_rules(ctx: Context, times: Sequence[float]) -> dict[str, list[AlertRule]]:
+    """Each baseline's Prometheus rules; the latency SLOs come from the first hour of `ctx`."""
+    return {
+        "static_rule": static_rules(latency_slos(ctx, times)),
+        "burn_rate": [burn_rate_rule()],
+    }
+
+
+def from_history(history: History, times: Sequence[datetime]) -> dict[str, list[Alert]]:
+    """Each baseline's alerts: its rules evaluated at `times` (the evaluation steps)."""
+    ctx = Context(history)
+    stamps = [t.timestamp() for t in times]
+    return {
+        name: _alerts(evaluate(rules, ctx, stamps))
+        for name, rules in baseline_rules(ctx, stamps).items()
+    }
+
+
+def _alerts(firings: Iterable[Firing]) -> list[Alert]:
+    found = (Alert(dict(f.labels).get("service", ""), _time(f.at)) for f in firings)
+    return sorted(found, key=lambda a: (a.at, a.service))
+
+
+def _time(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)
 
 
 def slo_latency(series: Series, warmup: timedelta = timedelta(hours=1)) -> dict[str, float]:
