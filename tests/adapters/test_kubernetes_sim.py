@@ -19,12 +19,16 @@ from kubernetes import client
 from healer.adapters.kubernetes import KubeCluster
 from healer.adapters.kubernetes.changes import CHANGE_CAUSE, RESTARTED_AT
 from healer.config import KubernetesSettings
-from healer.domain.clock import SystemClock
-from healer.domain.model import ServiceRef
+from healer.domain.clock import ManualClock, SystemClock
+from healer.domain.model import Incident, IncidentStatus, ServiceRef
+from healer.domain.playbook import ActionKind
 from healer.errors import ActionConflict, ActionFailed, ClusterUnavailable
+from healer.pipeline.execution import Step, revert, run_step
+from healer.ports import Cluster
 from healer.sim.kubeapi import register
 from healer.sim.scenario import Scenario
 from healer.sim.serve import Request, Response, Router, SimServer, scenario_named
+from tests.fakes import MemoryStore
 
 NS = "boutique"
 CART = ServiceRef(NS, "cartservice")
@@ -458,3 +462,43 @@ def test_an_annotation_that_cannot_be_written_does_not_stop_the_event(
     assert k.sim(FRONTEND).desired == 2
     assert INCIDENT not in (k.raw(FRONTEND).metadata.annotations or {})
     assert [e.reason for e in k.events("frontend")] == ["HealerScaled"]
+
+
+# --- through the port, as the pipeline drives it ---
+
+
+def test_the_pipeline_runs_and_reverts_steps_through_the_adapter(
+    running: Callable[..., Setup],
+) -> None:
+    k = running()
+    port: Cluster = k.kube  # the adapter is a Cluster as far as the pipeline knows
+    store, clock = MemoryStore(), ManualClock(datetime.now(UTC))
+    before = k.kube.workload(CART)
+    steps = [
+        Step("INC-14:1:0", ActionKind.SCALE, CART, {"replicas": before.replicas + 1}),
+        Step("INC-14:1:1", ActionKind.ROLLBACK, CART, {}),
+    ]
+    with k.kube.acting_for("INC-14", "checkout errors"):
+        done = [
+            run_step(s, incident_id="INC-14", cluster=port, store=store, clock=clock, dry_run=False)
+            for s in steps
+        ]
+    assert [r.ok for r in done] == [True, True], [r.detail for r in done]
+    assert done[0].after == {"replicas": before.replicas + 1}
+    assert done[1].before == {"revision": 3, "image": before.image}
+    assert done[1].after["revision"] == 4
+    assert [a for a, _ in k.mutations()] == ["scale", "rollback"]
+    writes = k.requests.writes()
+    for i, write in enumerate(writes):  # every write is sent as a dry run just before
+        if "dryRun" not in write and "/events" not in write:
+            assert writes[i - 1] == f"{write}?dryRun=All"
+    assert (
+        writes[0] == f"PATCH /apis/apps/v1/namespaces/{NS}/deployments/cartservice/scale?dryRun=All"
+    )
+    incident = Incident(
+        "INC-14", "t", clock.now(), clock.now(), IncidentStatus.MITIGATING, set(), []
+    )
+    undone = revert(incident, done=done, cluster=port, store=store, clock=clock, dry_run=False)
+    assert [r.ok for r in undone] == [True, True], [r.detail for r in undone]
+    after = k.kube.workload(CART)
+    assert after.replicas == before.replicas and after.image == before.image
