@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes.client import (
     CoreV1Event,
     V1Container,
+    V1ContainerStatus,
     V1Deployment,
     V1ObjectMeta,
     V1Pod,
@@ -214,7 +215,7 @@ def events_about(
     return sorted(found, key=lambda e: e.at)
 
 
-def _oom_killed(status: Any) -> bool:
+def _oom_killed(status: V1ContainerStatus) -> bool:
     for state in (status.state, status.last_state):
         terminated = state.terminated if state else None
         if terminated is not None and terminated.reason == "OOMKilled":
