@@ -14,6 +14,7 @@ from pathlib import Path
 
 from healer.adapters.drain import DrainMiner, PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
+from healer.adapters.kubernetes import KubeCluster
 from healer.adapters.local import CommandLineApprover, LogNotifier
 from healer.adapters.prometheus import PrometheusMetrics
 from healer.adapters.store import SqlStore, default_store_url
@@ -227,7 +228,10 @@ def _logs(settings: Settings, simulation: Simulation | None) -> LogSource:
 
 
 def _cluster(settings: Settings, simulation: Simulation | None) -> Cluster:
-    assert simulation is not None  # the only cluster until the Kubernetes adapter lands
+    source = settings.sources.cluster
+    if source.kind == "kubernetes":
+        return KubeCluster.from_settings(source.kubernetes, clock=SystemClock())
+    assert simulation is not None
     return simulation.kube
 
 
