@@ -32,6 +32,7 @@ from healer.domain.model import Approval, EventKind
 from healer.errors import HealerError
 from healer.pipeline.tick import TickReport, tick
 from healer.policies import load_policy
+from healer.sim.kubeapi import register as register_kube_api
 from healer.sim.scenario import builtin_scenarios
 from healer.sim.serve import serve_forever
 from healer.sim.shipping import LogShipper
@@ -375,7 +376,7 @@ def sim_serve(
     _logging(verbose)
     shipper = LogShipper(elasticsearch, index) if elasticsearch else None
     try:
-        serve_forever(host, port, scenario, speed, shipper)
+        serve_forever(host, port, scenario, speed, shipper, routes=register_kube_api)
     finally:
         if shipper is not None:
             shipper.close()

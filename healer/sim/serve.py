@@ -338,6 +338,7 @@ def serve_forever(
     shipper: Shipper | None = None,
     *,
     stop: threading.Event | None = None,
+    routes: Callable[[SimServer], object] | None = None,
 ) -> None:
     """Run `scenario` in real time on host:port until Ctrl-C, SIGTERM or `stop` is set.
 
@@ -346,6 +347,8 @@ def serve_forever(
     """
     chosen = scenario if isinstance(scenario, Scenario) else scenario_named(scenario)
     server = SimServer(chosen, speed=speed, shipper=shipper)
+    if routes is not None:
+        routes(server)  # e.g. the Kubernetes API, registered before the first request
     done = stop or threading.Event()
     restore = _on_sigterm(done.set)
     try:
