@@ -8,7 +8,6 @@ create-blocks-from openmetrics`, so a real Prometheus and our evaluator read one
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -29,9 +28,10 @@ class Samples:
     times: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
-    def between(self, start: int, end: int) -> tuple[int, int]:
-        """Indexes [lo, hi) of the samples with start <= t <= end (Prometheus 2.x ranges)."""
-        return bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, end)
+    def append(self, at: float, value: float) -> None:
+        # why: Prometheus keeps integer milliseconds, and rate() measures from those
+        self.times.append(round(at * 1000))
+        self.values.append(value)
 
 
 @dataclass
@@ -41,11 +41,11 @@ class History:
     series: dict[Labels, Samples] = field(default_factory=dict)
 
     def add(self, labels: Mapping[str, str], at: float, value: float) -> None:
-        key = tuple(sorted(labels.items()))
-        samples = self.series.setdefault(key, Samples())
-        # why: Prometheus keeps integer milliseconds, and rate() measures from those
-        samples.times.append(round(at * 1000))
-        samples.values.append(value)
+        self.samples(labels).append(at, value)
+
+    def samples(self, labels: Mapping[str, str]) -> Samples:
+        """The series of these labels, new and empty if none is held yet."""
+        return self.series.setdefault(tuple(sorted(labels.items())), Samples())
 
     def select(self, name: str, matchers: Iterable[Matcher] = ()) -> list[tuple[Labels, Samples]]:
         wanted = tuple(matchers)
@@ -91,6 +91,7 @@ class Recorder:
     def __init__(self, cluster: SimCluster) -> None:
         self._cluster = cluster
         self._exposition = Exposition(cluster)
+        self._known: dict[str, Samples] = {}  # a sample line's series text → its series
         self.history = History()
 
     def capture(self) -> None:
@@ -98,8 +99,11 @@ class Recorder:
         at = self._cluster.scrapes.scrapes[-1].at
         for line in self._exposition.render().splitlines():
             if line.startswith(HTTP):
-                labels, value = parse_sample(line)
-                self.history.add(labels, at, value)
+                series, _, value = line.rpartition(" ")
+                samples = self._known.get(series)
+                if samples is None:  # why: parse each series once, not at every tick
+                    samples = self._known[series] = self.history.samples(parse_sample(line)[0])
+                samples.append(at, float(value))
 
 
 def parse_sample(line: str) -> tuple[dict[str, str], float]:

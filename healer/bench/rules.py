@@ -10,6 +10,7 @@ firing once it has returned it at every step for the hold time.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -102,8 +103,10 @@ class Rate:
 
     def _compute(self, ctx: Context, t: float) -> Vector:
         out: Vector = {}
+        end = round(t * 1000)
+        start = end - round(self.window * 1000)
         for labels, samples, resets in ctx.select(self.metric, self.matchers):
-            value = extrapolated_rate(samples, resets, t, self.window)
+            value = _rate(samples, resets, start, end, self.window)
             if value is not None:
                 out[labels] = value
         return out
@@ -114,17 +117,23 @@ def extrapolated_rate(
 ) -> float | None:
     """`rate()` of one counter over [t - window, t], extrapolated as Prometheus does."""
     end = round(t * 1000)
-    start = end - round(window * 1000)
-    lo, hi = samples.between(start, end)
-    if hi - lo < 2:
-        return None  # why: no slope from fewer than two samples; Prometheus drops it
+    return _rate(samples, resets, end - round(window * 1000), end, window)
+
+
+def _rate(
+    samples: Samples, resets: Sequence[float], start: int, end: int, window: float
+) -> float | None:
+    """The same over [start, end] in milliseconds, as Prometheus holds its times."""
     times, values = samples.times, samples.values
-    first, last = values[lo], values[hi - 1]
-    increase = last - first + resets[hi - 1] - resets[lo]
-    sampled = (times[hi - 1] - times[lo]) / 1000
-    average = sampled / (hi - lo - 1)
+    lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end) - 1
+    if hi <= lo:
+        return None  # why: no slope from fewer than two samples; Prometheus drops it
+    first = values[lo]
+    increase = values[hi] - first + resets[hi] - resets[lo]
+    sampled = (times[hi] - times[lo]) / 1000
+    average = sampled / (hi - lo)
     to_start = (times[lo] - start) / 1000
-    to_end = (end - times[hi - 1]) / 1000
+    to_end = (end - times[hi]) / 1000
     if increase > 0 and first >= 0:
         # why: a counter is never negative, so it cannot have started before its zero
         to_start = min(to_start, sampled * (first / increase))
