@@ -82,6 +82,8 @@ class Context:
 
 
 class Expr(Protocol):
+    """A PromQL expression: its text, and its answer at one evaluation time."""
+
     def promql(self) -> str: ...
 
     def at(self, ctx: Context, t: float) -> Vector: ...
@@ -89,6 +91,8 @@ class Expr(Protocol):
 
 @dataclass(frozen=True)
 class Rate:
+    """`rate(metric{matchers}[window])`: per series, its labels without the name."""
+
     metric: str
     window: float  # seconds
     matchers: tuple[Matcher, ...] = ()
@@ -145,6 +149,8 @@ def _rate(
 
 @dataclass(frozen=True)
 class SumBy:
+    """`sum by (labels) (inner)`: the series added up within each group."""
+
     labels: tuple[str, ...]
     inner: Expr
 
@@ -161,6 +167,8 @@ class SumBy:
 
 @dataclass(frozen=True)
 class HistogramQuantile:
+    """`histogram_quantile(q, inner)`: inner grouped without `le`, one quantile each."""
+
     q: float
     inner: Expr
 
@@ -204,6 +212,8 @@ def bucket_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float:
 
 @dataclass(frozen=True)
 class Divide:
+    """`top / bottom`, one-to-one on the full label set."""
+
     top: Expr
     bottom: Expr
 

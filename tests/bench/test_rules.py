@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from healer.bench.baselines import from_history
-from healer.bench.openmetrics import History, Samples, parse_sample
+from healer.bench.openmetrics import History, Recorder, Samples, parse_sample
 from healer.bench.rules import (
     AlertRule,
     Context,
@@ -22,6 +22,7 @@ from healer.bench.rules import (
     rule_file,
     static_rules,
 )
+from healer.sim.simulation import Simulation
 
 T0 = 1_700_000_000.0
 SVC = (("namespace", "shop"), ("service", "checkout"))
@@ -154,3 +155,17 @@ def test_openmetrics_text_round_trips_a_sample() -> None:
     assert text.startswith("# TYPE http_server_request_duration_seconds histogram\n")
     assert f'{name}{{service="a"}} 3.5 1700000000.123\n' in text
     assert text.endswith("# EOF\n")
+
+
+def test_recorder_keeps_the_http_histogram_at_each_scrapes_time() -> None:
+    simulation = Simulation.named("bad-deploy")
+    recorder = Recorder(simulation.cluster)
+    for _ in range(4):
+        simulation.advance()
+        recorder.capture()
+    scraped = [round(s.at * 1000) for s in simulation.cluster.scrapes.scrapes][1:]
+    names = {dict(labels)["__name__"] for labels in recorder.history.series}
+    assert names == {
+        f"http_server_request_duration_seconds_{s}" for s in ("bucket", "count", "sum")
+    }
+    assert all(s.times == scraped for s in recorder.history.series.values() if len(s.times) == 4)

@@ -123,9 +123,11 @@ def test_alerts_fire_when_prometheus_would_fire_them(backfilled: Any) -> None:
             answers = query_range(server, rule.expr, times)
             theirs = fire(rule, ((t, {k for k, v in answers.items() if t in v}) for t in times))
             mine = evaluate([rule], ctx, times)
-            assert [(f.labels, f.at) for f in mine] == [(f.labels, f.at) for f in theirs], rule.name
+            assert [f.labels for f in mine] == [f.labels for f in theirs], rule.name
+            for a, b in zip(mine, theirs, strict=True):
+                assert abs(a.at - b.at) <= STEP, (rule.name, a, b)  # within one evaluation step
             fired += len(mine)
-    assert fired >= 3  # why: the faults must have made the comparison about something
+    assert fired >= 5  # why: the faults must have made the comparison about something
 
 
 def test_the_faults_are_what_the_rules_catch(backfilled: Any) -> None:
