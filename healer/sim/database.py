@@ -24,20 +24,30 @@ def claim_connections(
     """
     left = {d.name: d.max_connections - d.reserved for d in topology.databases}
     held = dict.fromkeys(left, 0)
+    # why: a database shared by several services turns away whoever connects last,
+    # so the pods that have been running longest keep theirs, whatever their service
+    queue = []
     for name in sorted(conditions):
         c = conditions[name]
-        pool = c.spec.pool
-        if pool is None or c.pods == 0:
+        if c.spec.pool is None or c.pods == 0:
             continue
-        want = wanted_connections(c, rates[name])
-        caps = []
-        for _ in sorted(deployments[name].pods, key=lambda p: p.started):
-            got = min(want, left[pool.database])
-            left[pool.database] -= got
-            held[pool.database] += got
-            # why: SQLAlchemy opens lazily, so a pod that got all it wanted may grow to its
-            # limit; HikariCP opened its whole pool up front and has what it got
-            lazy = got >= want and pool.driver == "sqlalchemy"
-            caps.append(c.pool_size + pool.overflow if lazy else got)
-        conditions[name] = replace(c, pool_caps=tuple(caps))
+        pods = sorted(deployments[name].pods, key=lambda p: p.started)
+        queue += [(pod.started, name, i) for i, pod in enumerate(pods)]
+    caps: dict[str, list[int]] = {}
+    wants = {name: wanted_connections(conditions[name], rates[name]) for _, name, _ in queue}
+    for _, name, _ in sorted(queue):
+        pool = conditions[name].spec.pool
+        assert pool is not None
+        want = wants[name]
+        got = min(want, left[pool.database])
+        left[pool.database] -= got
+        held[pool.database] += got
+        # why: SQLAlchemy opens lazily, so a pod that got all it wanted may grow to its
+        # limit; HikariCP opened its whole pool up front and has what it got
+        lazy = got >= want and pool.driver == "sqlalchemy"
+        caps.setdefault(name, []).append(
+            conditions[name].pool_size + pool.overflow if lazy else got
+        )
+    for name, got_caps in caps.items():
+        conditions[name] = replace(conditions[name], pool_caps=tuple(got_caps))
     return held

@@ -44,6 +44,7 @@ class LogContext:
     oom_kills: int = 0  # containers OOMKilled this tick; each dies with one line
     overbooked: bool = False  # its database refuses it because a fault scaled it out
     api: tuple[str, int] = ("", 500)  # a failing external API's host, and the code it causes
+    db_engine: str = "postgresql"  # of the database its pool connects to
 
 
 def count_lines(ctx: LogContext, rng: random.Random) -> dict[str, int]:
@@ -103,7 +104,9 @@ def _render(kind: str, ctx: LogContext, rng: random.Random, at: datetime) -> Log
         # why: a database at its limit refuses with one of two messages, depending on
         # whether the superuser reserve is all that is left
         reserved = ctx.overbooked and rng.random() < 0.5
-        message, error_type = stacks.too_many_clients(lang, ctx.spec.pool, rng, reserved=reserved)
+        message, error_type = stacks.too_many_clients(
+            lang, ctx.spec.pool, rng, reserved=reserved, engine=ctx.db_engine
+        )
         return LogRecord(at, ctx.ref, "error", message, None, error_type, None)
     if kind in ("cpu", "workers"):
         message, error_type = stacks.overload(lang, kind, ctx.spec, rng)

@@ -81,6 +81,11 @@ class SimCluster:
         self.last: dict[str, ServiceTick] = {}
         self.ticks = 0
         self._held: dict[str, int] = {}
+        self._engines = {
+            s.name: self.topology.database(s.pool.database).engine
+            for s in self.topology.services
+            if s.pool is not None
+        }
         self.scrapes.add(Scrape(start.timestamp(), self._samples({}), self._db_stats()))
 
     def _edges(self, name: str) -> list[tuple[str, float, float | None]]:
@@ -282,6 +287,7 @@ class SimCluster:
                 oom_kills=leaks[name].kills if name in leaks else 0,
                 overbooked=name in overbooked,
                 api=apis.get(name, ("", 500)),
+                db_engine=self._engines.get(name, "postgresql"),
             )  # fmt: skip
             logs.add(ctx, count_lines(ctx, self._logs), self._logs.getrandbits(64))
         self.log_ticks.append(logs)

@@ -144,10 +144,18 @@ _RESERVED = "remaining connection slots are reserved for non-replication superus
 
 
 def too_many_clients(
-    language: str, pool: PoolSpec | None, rng: random.Random, *, reserved: bool = False
+    language: str,
+    pool: PoolSpec | None,
+    rng: random.Random,
+    *,
+    reserved: bool = False,
+    engine: str = "postgresql",
 ) -> tuple[str, str]:
-    """PostgreSQL refusing a new connection; `reserved`: only the superuser reserve is left."""
+    """The database refusing a new connection; `reserved`: PostgreSQL has only its
+    superuser reserve left."""
     database = pool.database if pool else "db"
+    if engine == "mysql":
+        return _mysql_too_many(language, database, rng)
     host = f"{database}-postgresql.{database}.svc.cluster.local"
     why = _RESERVED if reserved else _TOO_MANY
     if language == "java":
@@ -161,6 +169,22 @@ def too_many_clients(
         f'psycopg2.OperationalError: connection to server at "{host}" ({_ip(rng)}), '
         f"port 5432 failed: FATAL:  {why}",
         "psycopg2.OperationalError",
+    )
+
+
+def _mysql_too_many(language: str, database: str, rng: random.Random) -> tuple[str, str]:
+    if language == "java":
+        return (
+            f"HikariPool-1 - Cannot acquire connection from data source "
+            f"(attempt {rng.randint(1, 400)})\njava.sql.SQLNonTransientConnectionException: "
+            "Data source rejected establishment of connection,  message from server: "
+            '"Too many connections"',
+            "java.sql.SQLNonTransientConnectionException",
+        )
+    return (
+        f"pymysql.err.OperationalError: (1040, 'Too many connections') "
+        f"[host {database}.{database}.svc.cluster.local ({_ip(rng)}), port 3306]",
+        "pymysql.err.OperationalError",
     )
 
 

@@ -59,6 +59,7 @@ class DatabaseSpec:
     name: str
     max_connections: int = 100
     reserved: int = 3  # connections held by replication, monitoring and admins
+    engine: str = "postgresql"  # or "mysql": decides how it refuses a connection
 
 
 @dataclass(frozen=True)
@@ -311,13 +312,21 @@ def fanout(n: int) -> TopologySpec:
     return TopologySpec(f"fanout-{n}", (gateway, *backends), edges)
 
 
-BUILTIN_TOPOLOGIES = ("online-boutique", "chain-N", "fanout-N")
+BUILTIN_TOPOLOGIES = ("online-boutique", "sock-shop", "train-ticket", "chain-N", "fanout-N")
 
 
 def builtin_topology(name: str) -> TopologySpec:
-    """A built-in topology by name: `online-boutique`, `chain-N` or `fanout-N`."""
+    """A built-in topology by name: `online-boutique`, `sock-shop`, `train-ticket`,
+    `chain-N` or `fanout-N`."""
+    # why: the demo applications are data built on this module's specs, so they import it
+    from healer.sim.reference_apps import sock_shop, train_ticket
+
     if name == "online-boutique":
         return online_boutique()
+    if name == "sock-shop":
+        return sock_shop()
+    if name == "train-ticket":
+        return train_ticket()
     kind, _, size = name.rpartition("-")
     if kind in ("chain", "fanout") and size.isdigit() and 1 <= int(size) <= 10_000:
         return chain(int(size)) if kind == "chain" else fanout(int(size))

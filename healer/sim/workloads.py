@@ -59,6 +59,10 @@ def baseline_mb(spec: ServiceSpec) -> float:
 def _image(spec: ServiceSpec, build: int) -> str:
     if spec.namespace == BOUTIQUE:
         return f"{BOUTIQUE_REGISTRY}/{spec.name}:v0.10.{build}"
+    if spec.namespace == "sock-shop":
+        return f"weaveworksdemos/{spec.name}:0.4.{build}"
+    if spec.namespace == "train-ticket":
+        return f"codewisdom/{spec.name}:1.0.{build}"
     return f"registry.internal/{spec.namespace}/{spec.name}:1.{build}.0"
 
 

@@ -15,17 +15,19 @@ MORE = SCENARIO_DIR / "more"
 
 
 def test_more_scenarios_load_with_their_kinds() -> None:
-    kinds = {}
+    causes = {}
     for path in sorted(MORE.glob("*.yaml")):
         scenario = load_scenario(path)
         assert scenario.expect.incident, path.name
-        kinds[scenario.faults[0].kind] = scenario.expect.incidents[0].cause
-    assert kinds == {
-        "traffic_surge": Cause.CPU_SATURATION,
-        "db_max_connections": Cause.DB_MAX_CONNECTIONS,
-        "dependency_errors": Cause.DEPENDENCY_ERRORS,
-        "memory_leak": Cause.UNKNOWN,
-        "latency_injection": Cause.SLOW_DEPENDENCY,
+        (expected,) = scenario.expect.incidents
+        assert expected.service == scenario.ref(scenario.faults[0].target), path.name
+        causes.setdefault(scenario.faults[0].kind, set()).add(expected.cause)
+    assert causes == {
+        "traffic_surge": {Cause.CPU_SATURATION},
+        "db_max_connections": {Cause.DB_MAX_CONNECTIONS},
+        "dependency_errors": {Cause.DEPENDENCY_ERRORS},
+        "memory_leak": {Cause.UNKNOWN},
+        "latency_injection": {Cause.SLOW_DEPENDENCY},
     }
 
 

@@ -150,8 +150,9 @@ def test_pool_fault_needs_a_pool(tmp_path: Path) -> None:
 
 
 def test_unknown_topology(tmp_path: Path) -> None:
-    error = refused(tmp_path, GOOD.replace("online-boutique", "sock-shop"))
+    error = refused(tmp_path, GOOD.replace("online-boutique", "pet-store"))
     assert (error.line, error.field) == (5, "topology")
+    assert "sock-shop" in error.reason and "train-ticket" in error.reason
 
 
 def test_fault_after_the_end(tmp_path: Path) -> None:
