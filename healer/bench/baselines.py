@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from healer.bench.openmetrics import History
 from healer.bench.rules import (
+    SLO_AVAILABILITY,
     AlertRule,
     Context,
     Firing,
@@ -63,7 +64,6 @@ class Alert:
     at: datetime
 
 
-SLO_AVAILABILITY = 0.999
 BURN_RULES = (  # (long window, short window, burn factor)
     (timedelta(hours=1), timedelta(minutes=5), 14.4),
     (timedelta(hours=6), timedelta(minutes=30), 6.0),

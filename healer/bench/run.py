@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from healer.bench.baselines import Point, Series, burn_rate, static_rule
+from healer.bench.baselines import from_history
+from healer.bench.openmetrics import Recorder
 from healer.bench.score import Expected, Outcomes, score
 from healer.bootstrap import Runtime
-from healer.domain.model import Incident, MetricsSnapshot, Signal, TimelineEvent
+from healer.domain.model import Incident, TimelineEvent
 from healer.pipeline.tick import TickReport, tick
 from healer.sim.scenario import Scenario
 
@@ -29,21 +30,19 @@ def run_scenario(scenario: Scenario, runtime: Runtime, progress: Progress | None
     simulation = runtime.simulation
     if simulation is None:
         raise ValueError("a scenario runs only against the simulated cluster")
-    series = Series(scenario.tick)
+    scraped = Recorder(simulation.cluster)  # what a Prometheus scraping each tick would hold
+    steps = []
     opened: list[str] = []
     total = scenario.ticks
     for index in range(total):
-        simulation.advance()
+        steps.append(simulation.advance())
+        scraped.capture()
         report = tick(runtime.healer)
         opened += [i.id for i in report.opened]
-        if report.snapshot is not None:
-            series.add(report.at, _points(report.snapshot))
         if progress is not None:
             progress(index + 1, total, report)
     incidents, events = _load(runtime, opened)
-    outcomes = Outcomes(
-        incidents, events, {"static_rule": static_rule(series), "burn_rate": burn_rate(series)}
-    )
+    outcomes = Outcomes(incidents, events, from_history(scraped.history, steps))
     return Run(
         score(scenario.name, expected(scenario, simulation.start), outcomes), incidents, events
     )
@@ -60,17 +59,6 @@ def expected(scenario: Scenario, start: Any) -> list[Expected]:
         if fault is not None:
             found.append(Expected(item.service, item.cause, item.remediation, start + fault.at))
     return found
-
-
-def _points(snapshot: MetricsSnapshot) -> dict[str, Point]:
-    return {
-        service.name: Point(
-            values.get(Signal.LATENCY_P99),
-            values.get(Signal.ERROR_RATIO),
-            values.get(Signal.REQUEST_RATE),
-        )
-        for service, values in snapshot.services.items()
-    }
 
 
 def _load(
