@@ -1,7 +1,8 @@
 """The baselines' rules answered by a real Prometheus, against our evaluation of them.
 
-A small simulated cluster runs 100 minutes (injected latency, then a bad deploy) with
-its start shifted five hours into the past; its HTTP histogram is backfilled with
+A small simulated cluster runs 100 minutes (injected latency, then a bad deploy; two
+container restarts reset counters, missed scrapes leave gaps) with its start shifted
+five hours into the past; its HTTP histogram is backfilled with
 `promtool tsdb create-blocks-from openmetrics`, and each rule's expression is asked with
 `query_range` at the rules' evaluation steps. Our values must be Prometheus's, and the
 `for:` clause run over Prometheus's answers must fire when ours does.
@@ -9,6 +10,7 @@ its start shifted five hours into the past; its HTTP histogram is backfilled wit
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -65,6 +67,9 @@ def backfilled(
     while not simulation.finished:
         times.append(simulation.advance().timestamp())
         recorder.capture()
+        if len(times) in (100, 180):  # why: counters that reset must be read as Prometheus does
+            simulation.cluster.restart_pod(simulation.scenario.ref("web"))
+            simulation.cluster.restart_pod(simulation.scenario.ref("cart"), 1)
     data = folder / "data"
     prometheus.backfill(recorder.history.openmetrics(), data)
     server = prometheus.start(data_dir=data)
@@ -109,8 +114,16 @@ def assert_same_values(
             assert same, (labels, t, value, other)
 
 
+def dropped(values: list[float] | list[int], by: float) -> bool:
+    """Whether any value is more than `by` below the one before it."""
+    return any(b < a - by for a, b in itertools.pairwise(values))
+
+
 def test_rule_expressions_are_prometheus_answers(backfilled: Any) -> None:
     server, ctx, times, _ = backfilled
+    series = ctx.history.series.values()
+    assert any(dropped(s.values, 0.0) for s in series)  # counters that reset
+    assert any(dropped([-t for t in s.times], 20_000) for s in series)  # scrapes missed
     for expr in (p99(), error_ratio(300.0), error_ratio(1800.0), error_ratio(3600.0)):
         assert_same_values(ours(ctx, expr, times), query_range(server, expr, times))
 
