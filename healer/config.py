@@ -287,11 +287,53 @@ class PathSettings(_Group):
     """The approval policy file."""
 
 
+LEASE_JITTER = 1.2  # a follower waits up to this multiple of retry_period between tries
+
+
 class DaemonSettings(_Group):
+    """The long-running process, and how replicas elect the one that acts."""
+
     leader_election: bool = False
     """Elect one active healer among replicas (off: run a single replica)."""
     shutdown_grace: float = Field(30.0, ge=0)
     """Seconds a stopping daemon lets the current poll finish."""
+    lease_name: str = Field("healer", min_length=1, max_length=253)
+    """The coordination.k8s.io Lease the replicas compete for."""
+    lease_namespace: str = Field("default", min_length=1, max_length=63)
+    """The Lease's namespace (set it to the healer's own, e.g. from the downward API)."""
+    identity: str | None = Field(None, min_length=1)
+    """This replica's name in the Lease; none: hostname and process id."""
+    lease_duration: int = Field(15, ge=1)
+    """Whole seconds the others wait, from a renewal they saw, before taking the Lease."""
+    renew_deadline: float = Field(10.0, gt=0)
+    """Seconds the leader keeps leading without a renewal; below `lease_duration`."""
+    retry_period: float = Field(2.0, gt=0)
+    """Seconds between tries to take or renew the Lease; times 1.2 below `renew_deadline`."""
+
+    # why: the kubernetes client's own election Config checks these by calling sys.exit;
+    # refusing them here names the field instead of ending the process mid-start.
+    @field_validator("renew_deadline")
+    @classmethod
+    def _renew_before_expiry(cls, deadline: float, info: ValidationInfo) -> float:
+        duration = info.data.get("lease_duration")
+        if duration is not None and deadline >= duration:
+            # A leader must give up before the others may take over, or two would act.
+            raise ValueError(
+                f"renew_deadline {deadline:g} must be shorter than lease_duration {duration}"
+            )
+        return deadline
+
+    @field_validator("retry_period")
+    @classmethod
+    def _retry_within_deadline(cls, period: float, info: ValidationInfo) -> float:
+        deadline = info.data.get("renew_deadline")
+        if deadline is not None and period * LEASE_JITTER >= deadline:
+            # Otherwise one slow try could use up the whole deadline and drop leadership.
+            raise ValueError(
+                f"retry_period {period:g} times {LEASE_JITTER} must be shorter than "
+                f"renew_deadline {deadline:g}"
+            )
+        return period
 
 
 class Settings(BaseSettings):

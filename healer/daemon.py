@@ -3,6 +3,7 @@
 APScheduler 3 runs the poll with `coalesce` and `max_instances=1`: a slow poll delays
 the next one instead of overlapping it, and missed runs collapse into one. A poll that
 raises is logged and the next one runs anyway; the daemon never dies of a bad poll.
+With several replicas, polls run only on the one that `leader()` says leads.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ def run(
     startup_delay: float = 0.0,
     stop: threading.Event | None = None,
     max_polls: int | None = None,
+    leader: Callable[[], bool] = lambda: True,
 ) -> int:
-    """Run `poll` every `interval` seconds until SIGTERM/SIGINT or `stop`; return polls run."""
+    """Run `poll` every `interval` seconds until SIGTERM/SIGINT or `stop`; return polls run.
+
+    A poll is skipped (and not counted) while `leader()` is false.
+    """
     stop = stop or threading.Event()
-    count = _Counter(poll, stop, max_polls)
+    count = _Counter(poll, stop, max_polls, leader)
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_listener(_log_failure, EVENT_JOB_ERROR)
     first = datetime.now(UTC) + timedelta(seconds=startup_delay)
@@ -56,12 +61,22 @@ def run(
 
 
 class _Counter:
-    def __init__(self, poll: Callable[[], None], stop: threading.Event, limit: int | None):
-        self._poll, self._stop, self._limit = poll, stop, limit
+    def __init__(
+        self,
+        poll: Callable[[], None],
+        stop: threading.Event,
+        limit: int | None,
+        leader: Callable[[], bool],
+    ) -> None:
+        self._poll, self._stop, self._limit, self._leader = poll, stop, limit, leader
         self.done = 0
 
     def __call__(self) -> None:
         if self._stop.is_set():
+            return
+        if not self._leader():
+            # why: another replica leads; acting here too would double every action
+            log.debug("not the leader; poll skipped")
             return
         self._poll()
         self.done += 1
