@@ -130,7 +130,7 @@ class LeaderElector:
     def _round(self) -> None:
         started = self._monotonic()
         try:
-            outcome = self._attempt(started)
+            outcome = self._attempt()
         except ClusterError as exc:  # why: one failed try is ordinary; the deadline decides
             log.warning("lease %s: %s", self._settings.lease_name, exc)
             outcome = Outcome.FAILED
@@ -141,30 +141,32 @@ class LeaderElector:
         elif not self.is_leader():
             self._lose(f"no renewal within {self._settings.renew_deadline:g}s")
 
-    def _attempt(self, started: float) -> Outcome:
+    def _attempt(self) -> Outcome:
         lease = self._read()
-        now = self._now()
+        # why: a rival's Lease is timed from when its answer arrived, not from `started`,
+        # which a slow read would leave too early and so expire the Lease too soon
+        seen, now = self._monotonic(), self._now()
         if lease is None:
             self._lease = self._create(now)
             return Outcome.HELD
         spec = lease.spec or V1LeaseSpec()
-        if self._held_by_rival(spec, started):
+        if self._held_by_rival(spec, seen):
             return Outcome.TAKEN
         claimed = V1Lease(metadata=lease.metadata, spec=self._claim(spec, now))
         self._lease = self._replace(claimed)
         return Outcome.HELD
 
-    def _held_by_rival(self, spec: V1LeaseSpec, started: float) -> bool:
+    def _held_by_rival(self, spec: V1LeaseSpec, seen: float) -> bool:
         """A rival's Lease counts as expired a full duration after this replica saw it
         change, by its own clock: the rival's clock and `renewTime` are never trusted."""
         record: dict[str, object] = spec.to_dict()
         if self._observed is None or self._observed.record != record:
-            self._observed = Observed(record, started)
+            self._observed = Observed(record, seen)
         holder = spec.holder_identity
         if not holder or holder == self.identity:
             return False
         duration = spec.lease_duration_seconds or self._settings.lease_duration
-        return started - self._observed.since < duration
+        return seen - self._observed.since < duration
 
     def _claim(self, spec: V1LeaseSpec, now: datetime) -> V1LeaseSpec:
         """The spec that makes this replica the holder, as Kubernetes documents its fields."""
