@@ -28,7 +28,8 @@ from healer.sim.kubeapi_base import (
     invalid,
     not_allowed,
 )
-from healer.sim.kubeapi_kinds import stored_kinds
+from healer.sim.kubeapi_events import ClusterEvents
+from healer.sim.kubeapi_kinds import seed_configmaps, stored_kinds
 from healer.sim.kubeapi_patch import apply_patch, decode, decode_object
 from healer.sim.kubeapi_pods import Pods
 from healer.sim.kubeapi_render import Book
@@ -55,12 +56,14 @@ class KubeApi:
         self.book = Book()
         cluster = server.simulation.cluster
         self.shelf = Shelf(self.book.versions, lambda: cluster.now)
-        apps = Apps(server.simulation, self.book)
+        self.apps = Apps(server.simulation, self.book)
+        self.events = ClusterEvents(self.shelf, self.book)
+        seed_configmaps(self.shelf, self.apps.deployments(None), cluster.now)
         self.resources: list[Resource] = [
-            Deployments(apps),
-            Scales(apps),
-            ReplicaSets(apps),
-            Pods(apps),
+            Deployments(self.apps),
+            Scales(self.apps),
+            ReplicaSets(self.apps),
+            Pods(self.apps, self.events),
             *stored_kinds(self.shelf),
         ]
 
@@ -111,13 +114,19 @@ class KubeApi:
         name = request.params.get("name", "")
         try:
             with self.server.lock:
+                self._observe()
                 self._authorize(resource.kind, verb, name, namespace)
                 status, body = self._serve(resource, verb, request, namespace, name)
+                self._observe()
         except ApiError as exc:
             return exc.response()
         except ClusterUnavailable as exc:  # why: SimKube.fail_next stands for an API outage
             return ApiError(503, "ServiceUnavailable", str(exc)).response()
         return _json(body, status)
+
+    def _observe(self) -> None:
+        """Post the Events of what changed since the last request (see `ClusterEvents`)."""
+        self.events.observe(self.apps.deployments(None), self.server.simulation.cluster.now)
 
     def _authorize(self, kind: Kind, verb: str, name: str, namespace: str | None) -> None:
         if verb == "unsupported":

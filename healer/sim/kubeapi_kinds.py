@@ -4,7 +4,7 @@ view of Events (`regarding` and `note` for v1's `involvedObject` and `message`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from healer.sim.kubeapi_base import (
@@ -17,7 +17,9 @@ from healer.sim.kubeapi_base import (
     string_map,
     value_error,
 )
+from healer.sim.kubeapi_render import configmap_name, timestamp, uid
 from healer.sim.kubeapi_store import Shelf, Stored, require, sections
+from healer.sim.workloads import Deployment
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
 EVENT_TYPES = ("Normal", "Warning")
@@ -131,6 +133,24 @@ class EventsV1(Stored):
 
     def inward(self, view: Obj) -> Obj:
         return _renamed(super().inward(view), CORE_NAMES, EVENTS.api_version)
+
+
+def seed_configmaps(shelf: Shelf, deployments: Iterable[Deployment], at: datetime) -> None:
+    """The ConfigMap each Deployment reads, holding settings the simulation does not model."""
+    for dep in deployments:
+        name, ns = configmap_name(dep), dep.spec.namespace
+        seeded = CONFIGMAPS.envelope(
+            metadata={
+                "name": name,
+                "namespace": ns,
+                "uid": uid(f"configmaps/{ns}/{name}"),
+                "resourceVersion": shelf.versions.next(),
+                "creationTimestamp": timestamp(at),
+                "labels": {"app": dep.spec.name},
+            },
+            data={"LOG_FORMAT": "json"},
+        )
+        shelf.put(CONFIGMAPS.resource, (ns, name), seeded)
 
 
 def stored_kinds(shelf: Shelf) -> list[Stored]:

@@ -8,6 +8,7 @@ import hashlib
 from datetime import datetime
 
 from healer.sim.kubeapi_base import PODS, Obj, Resource, check_preconditions, not_found
+from healer.sim.kubeapi_events import ClusterEvents
 from healer.sim.kubeapi_render import (
     HASH_LABEL,
     Book,
@@ -34,15 +35,14 @@ CONDITIONS = (
 class Pods(Resource):
     kind = PODS
 
-    def __init__(self, apps: Apps) -> None:
+    def __init__(self, apps: Apps, events: ClusterEvents) -> None:
         self.apps = apps
+        self.events = events
 
     def list(self, namespace: str | None) -> list[Obj]:
         book, now = self.apps.book, self.apps.simulation.cluster.now
-        found = [p for d in self.apps.deployments(namespace) for p in pods(d, book, now)]
-        if namespace is None:
-            book.forget_pods({p["metadata"]["name"] for p in found})
-        return found
+        book.forget_pods({p.name for d in self.apps.deployments(None) for p in d.pods})
+        return [p for d in self.apps.deployments(namespace) for p in pods(d, book, now)]
 
     def get(self, namespace: str, name: str) -> Obj:
         dep, _ = self._find(namespace, name)
@@ -59,6 +59,9 @@ class Pods(Resource):
         gone["metadata"]["deletionGracePeriodSeconds"] = options.get("gracePeriodSeconds", 30)
         if not dry_run:
             dep.pods.remove(pod)
+            now = self.apps.simulation.cluster.now
+            self.events.killed(current, container_name(dep), now)
+            self.apps.record("delete_pod", dep, pod=name)
         return gone
 
     def _find(self, namespace: str, name: str) -> tuple[Deployment, Pod]:

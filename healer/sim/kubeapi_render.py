@@ -123,6 +123,10 @@ def container_name(dep: Deployment) -> str:
     return "server" if dep.spec.namespace == BOUTIQUE else dep.spec.name
 
 
+def configmap_name(dep: Deployment) -> str:
+    return f"{dep.spec.name}-config"
+
+
 def container(dep: Deployment, rev: Revision) -> Obj:
     port = rev.env.get("PORT", "8080")
     cpu = f"{round(dep.spec.cpu_limit * 1000)}m"
@@ -130,6 +134,9 @@ def container(dep: Deployment, rev: Revision) -> Obj:
         "name": container_name(dep),
         "image": rev.image,
         "env": [{"name": k, "value": v} for k, v in rev.env.items()],
+        # why: every service reads its ConfigMap too, as many do, so that changing a key and
+        # restarting can be tried here; explicit env wins over it, as in Kubernetes
+        "envFrom": [{"configMapRef": {"name": configmap_name(dep)}}],
         "ports": [{"containerPort": int(port) if port.isdigit() else 8080, "protocol": "TCP"}],
         "resources": {
             "limits": {"cpu": cpu, "memory": "256Mi"},

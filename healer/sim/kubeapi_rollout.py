@@ -10,6 +10,7 @@ template of an earlier revision, which, as in Kubernetes, brings that revision b
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from healer.sim.kubeapi_base import (
 from healer.sim.kubeapi_render import HASH_LABEL, REVISION, Book, template
 from healer.sim.workloads import Deployment, Revision
 
+Record = Callable[..., None]  # (action, deployment, **args): notes a change made
 CONTAINER = "spec.template.spec.containers[0]"
 UNSUPPORTED = "the simulated cluster cannot change this field"
 
@@ -93,24 +95,30 @@ def replica_causes(dep: Deployment, replicas: object, field: str) -> list[Cause]
     return []
 
 
-def carry_out(change: Change, dep: Deployment, book: Book, kube: SimKube, now: datetime) -> None:
+def carry_out(
+    change: Change, dep: Deployment, *, book: Book, kube: SimKube, now: datetime, record: Record
+) -> None:
+    """Make the change; `SimKube` notes scaling, env and rollbacks, `record` the rest."""
     if change.replicas != dep.desired:
         kube.scale(dep.ref, change.replicas)
     before = view_of(dep, dep.current, book)
     if change.undo_to is not None:
         kube.rollback(dep.ref, change.undo_to)
     elif change.view != before:
-        _roll_out(change.view, dep, kube, now)
+        _roll_out(change.view, dep, kube, now, record)
     if change.view != before:
         book.set_notes(dep, dep.current.number, change.view.notes)
     book.labels[dep.spec.name] = change.labels
     book.annotations[dep.spec.name] = change.annotations
 
 
-def _roll_out(view: TemplateView, dep: Deployment, kube: SimKube, now: datetime) -> None:
+def _roll_out(
+    view: TemplateView, dep: Deployment, kube: SimKube, now: datetime, record: Record
+) -> None:
     number = dep.current.number
     if view.image != dep.current.image:
         dep.deploy(now, image=view.image)  # why: a new image is a new, healthy build
+        record("deploy", dep, image=view.image)
     for name, value in view.env.items():
         if dep.current.env.get(name) != value:
             kube.set_env(dep.ref, name, value)
@@ -119,6 +127,7 @@ def _roll_out(view: TemplateView, dep: Deployment, kube: SimKube, now: datetime)
         # rolls out again, bugs and all, on fresh pods
         rev = dep.current
         dep.deploy(now, image=rev.image, defect=rev.defect, fault=rev.fault)
+        record("restart", dep)
 
 
 def _undo_target(dep: Deployment, book: Book, view: TemplateView) -> int | None:

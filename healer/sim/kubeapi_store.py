@@ -47,10 +47,19 @@ class Shelf:
         self.versions = versions
         self.clock = clock
         self.objects: dict[str, dict[Key, Obj]] = {}
+        self.written: dict[tuple[str, str, str], datetime] = {}  # resource, ns, name: last write
         self.rng = random.Random(0)  # generateName suffixes; no need to be unpredictable
 
     def of(self, resource: str) -> dict[Key, Obj]:
         return self.objects.setdefault(resource, {})
+
+    def put(self, resource: str, key: Key, obj: Obj) -> None:
+        self.of(resource)[key] = obj
+        self.written[(resource, *key)] = self.clock()
+
+    def drop(self, resource: str, key: Key) -> None:
+        self.of(resource).pop(key, None)
+        self.written.pop((resource, *key), None)
 
 
 class Stored(Resource):
@@ -105,7 +114,7 @@ class Stored(Resource):
         current = self.get(namespace, name)
         check_preconditions(self.kind, name, options, current)
         if not dry_run:
-            del self.objects[(namespace, name)]
+            self.shelf.drop(self.kind.resource, (namespace, name))
         details = {"name": name, "kind": self.kind.resource, "uid": current["metadata"]["uid"]}
         if self.kind.group:
             details["group"] = self.kind.group
@@ -131,7 +140,7 @@ class Stored(Resource):
         stored = self.inward(view)
         stored["metadata"]["resourceVersion"] = "" if dry_run else self.shelf.versions.next()
         if not dry_run:
-            self.objects[(namespace, name)] = stored
+            self.shelf.put(self.kind.resource, (namespace, name), stored)
         return self.outward(stored)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from healer.sim.adapters import Mutation
 from healer.sim.kubeapi_base import (
     DEPLOYMENTS,
     REPLICASETS,
@@ -37,6 +38,11 @@ class Apps:
     def deployments(self, namespace: str | None) -> list[Deployment]:
         found = self.simulation.cluster.deployments.values()
         return [d for d in found if namespace in (None, d.spec.namespace)]
+
+    def record(self, action: str, dep: Deployment, **args: object) -> None:
+        """Note a change beside the ones `SimKube` notes itself (restarts, deleted pods)."""
+        kube = self.simulation.kube
+        kube.mutations.append(Mutation(self.simulation.cluster.now, action, dep.ref, args))
 
     def find(self, kind: Kind, namespace: str, name: str) -> Deployment:
         dep = self.simulation.cluster.deployments.get(name)
@@ -67,7 +73,8 @@ class Deployments(Resource):
         if dry_run:
             return preview(current, body, change)
         sim = self.apps.simulation
-        carry_out(change, dep, book, sim.kube, sim.cluster.now)
+        now = sim.cluster.now
+        carry_out(change, dep, book=book, kube=sim.kube, now=now, record=self.apps.record)
         return deployment(dep, book)
 
 

@@ -41,14 +41,21 @@ def quick(name: str = "steady-state-rt", fault_at: float | None = None) -> Scena
 class Cluster:
     """A running SimServer with its Kubernetes API and an official client pointed at it."""
 
-    def __init__(self, server: SimServer, api: KubeApi, api_client: client.ApiClient) -> None:
-        self.server = server
-        self.api = api
+    def __init__(self, api_client: client.ApiClient) -> None:
+        # why: the client's first API objects take a second or more to build; build them
+        # before the clock starts, so that a test's sim seconds are not spent on them
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.events = client.EventsV1Api(api_client)
         self.leases = client.CoordinationV1Api(api_client)
         self.client = api_client
+
+    def serve(self, server: SimServer, api: KubeApi) -> Cluster:
+        self.server = server
+        self.api = api
+        server.start()
+        self.client.configuration.host = server.url
+        return self
 
     def state(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.server.url}/-/state", timeout=5) as answer:
@@ -84,12 +91,11 @@ def running() -> Iterator[Callable[..., Cluster]]:
     started: list[tuple[SimServer, client.ApiClient]] = []
 
     def start(scenario: Scenario | None = None, *, speed: float = 20.0, deny: Any = ()) -> Cluster:
+        api_client = client.ApiClient(client.Configuration())
+        cluster = Cluster(api_client)
         server = SimServer(scenario or quick(), speed=speed)
-        api = register(server, deny=deny)
-        server.start()
-        api_client = client.ApiClient(client.Configuration(host=server.url))
         started.append((server, api_client))
-        return Cluster(server, api, api_client)
+        return cluster.serve(server, register(server, deny=deny))
 
     yield start
     for server, api_client in started:
@@ -434,6 +440,7 @@ def test_a_stale_resource_version_is_a_conflict(running: Callable[..., Cluster])
     with pytest.raises(ApiException) as again:
         k.apps.patch_namespaced_deployment("adservice", NS, stale_patch)
     assert again.value.status == 409
+    k.ticks(2)  # why: the pods it adds change its status, and so its resourceVersion
     fresh = k.apps.read_namespaced_deployment("adservice", NS)
     fresh.spec.replicas = 5
     assert k.apps.replace_namespaced_deployment("adservice", NS, fresh).spec.replicas == 5
@@ -550,7 +557,7 @@ def test_other_patch_types_and_verbs_are_refused(running: Callable[..., Cluster]
 def test_configmaps_are_created_and_patched(running: Callable[..., Cluster]) -> None:
     k = running()
     body = {
-        "metadata": {"name": "checkout-flags", "labels": {"app": "checkoutservice"}},
+        "metadata": {"name": "checkout-flags", "labels": {"app": "checkoutservice", "team": "pay"}},
         "data": {"retries": "3"},
     }
     created = k.core.create_namespaced_config_map(NS, body)
@@ -567,6 +574,8 @@ def test_configmaps_are_created_and_patched(running: Callable[..., Cluster]) -> 
         k.core.patch_namespaced_config_map("checkout-flags", NS, {"data": {"retries": 2}})
     assert status(not_string.value)["code"] == 422
     listed = k.core.list_namespaced_config_map(NS, label_selector="app=checkoutservice")
+    assert [c.metadata.name for c in listed.items] == ["checkout-flags", "checkoutservice-config"]
+    listed = k.core.list_namespaced_config_map(NS, label_selector="team=pay,app")
     assert [c.metadata.name for c in listed.items] == ["checkout-flags"]
     assert k.core.delete_namespaced_config_map("checkout-flags", NS)["status"] == "Success"
 
@@ -662,3 +671,112 @@ def test_leases_for_leader_election(running: Callable[..., Cluster]) -> None:
     with pytest.raises(ApiException) as bad:
         k.leases.patch_namespaced_lease("healer", "healer", {"spec": {"leaseDurationSeconds": 0}})
     assert status(bad.value)["code"] == 422
+
+
+def test_the_cluster_posts_its_own_events(running: Callable[..., Cluster]) -> None:
+    k = running(quick("bad-deploy-rt", fault_at=10.0))
+    # the API notices changes from its first request on; the client's first call is slow
+    urllib.request.urlopen(f"{k.server.url}/apis/apps/v1/deployments", timeout=5).close()
+    wait_for(lambda: k.service("cartservice")["revision"] == 4)
+    k.apps.patch_namespaced_deployment_scale("frontend", NS, {"spec": {"replicas": 5}})
+    pod = k.core.list_namespaced_pod(NS, label_selector="app=adservice").items[0]
+    k.core.delete_namespaced_pod(pod.metadata.name, NS)
+    events = k.core.list_namespaced_event(NS).items
+    said = {(e.involved_object.kind, e.involved_object.name, e.reason, e.message) for e in events}
+    new, old = (rs.metadata.name for rs in history(k, "cartservice")[-1:-3:-1])
+    frontend = history(k, "frontend")[-1].metadata.name
+    assert said >= {
+        (
+            "Deployment",
+            "cartservice",
+            "ScalingReplicaSet",
+            f"Scaled up replica set {new} from 0 to 2",
+        ),
+        (
+            "Deployment",
+            "cartservice",
+            "ScalingReplicaSet",
+            f"Scaled down replica set {old} from 2 to 0",
+        ),
+        (
+            "Deployment",
+            "frontend",
+            "ScalingReplicaSet",
+            f"Scaled up replica set {frontend} from 3 to 5",
+        ),
+        ("Pod", pod.metadata.name, "Killing", "Stopping container server"),
+    }
+    rollout = next(e for e in events if e.message.startswith(f"Scaled up replica set {new}"))
+    with k.server.lock:
+        shipped = k.server.simulation.cluster.deployment(CART).current.at
+    assert rollout.last_timestamp == shipped.replace(microsecond=0)
+    assert [m.action for m in k.server.simulation.kube.mutations] == ["scale", "delete_pod"]
+
+
+def test_a_configmap_change_and_a_restart(running: Callable[..., Cluster]) -> None:
+    """What the healer does for a setting kept in a ConfigMap its Deployment reads."""
+    k = running()
+    deployment = k.apps.read_namespaced_deployment("emailservice", NS)
+    (source,) = deployment.spec.template.spec.containers[0].env_from
+    assert source.config_map_ref.name == "emailservice-config"
+    config = k.core.read_namespaced_config_map("emailservice-config", NS)
+    patch = {
+        "metadata": {"resourceVersion": config.metadata.resource_version},
+        "data": {"LOG_FORMAT": "text"},
+    }
+    for dry_run in ("All", None):
+        k.core.patch_namespaced_config_map("emailservice-config", NS, patch, dry_run=dry_run)
+    assert k.core.read_namespaced_config_map("emailservice-config", NS).data == {
+        "LOG_FORMAT": "text"
+    }
+    restart = {
+        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-01-05T06:00:00Z"}}}}
+    }
+    k.apps.patch_namespaced_deployment("emailservice", NS, restart)
+    assert [m.action for m in k.server.simulation.kube.mutations] == ["restart"]
+    assert k.service("emailservice")["revision"] == 4
+
+
+def test_leader_election_with_the_clients_lease_lock(running: Callable[..., Cluster]) -> None:
+    from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
+    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+    k = running()
+
+    def lock(identity: str) -> LeaseLock:
+        found = LeaseLock("healer-leader", "healer", identity)
+        found.api_instance = k.leases  # why: the lock builds a client for the default cluster
+        return found
+
+    first, second = lock("healer-0"), lock("healer-1")
+    ok, missing = first.get("healer-leader", "healer")
+    assert not ok and missing.status == 404
+    now = str(datetime.now())
+    record = LeaderElectionRecord("healer-0", "15", now, now)
+    assert first.create("healer-leader", "healer", record)
+    assert not second.create("healer-leader", "healer", record)  # 409 AlreadyExists
+    ok, seen = second.get("healer-leader", "healer")
+    assert ok and seen.holder_identity == "healer-0" and seen.lease_duration == "15"
+    later = str(datetime.now() + timedelta(seconds=5))
+    assert first.update(
+        "healer-leader", "healer", LeaderElectionRecord("healer-0", "15", now, later)
+    )
+    takeover = LeaderElectionRecord("healer-1", "15", later, later)
+    assert not second.update("healer-leader", "healer", takeover)  # read before the renewal
+    assert (
+        k.leases.read_namespaced_lease("healer-leader", "healer").spec.holder_identity == "healer-0"
+    )
+
+
+def test_discovery_serves_the_dynamic_client(running: Callable[..., Cluster]) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    k = running()
+    assert client.VersionApi(k.client).get_code().git_version.startswith("v1.")
+    groups = {g.name for g in client.ApisApi(k.client).get_api_versions().groups}
+    assert groups == {"apps", "coordination.k8s.io", "events.k8s.io"}
+    dynamic = DynamicClient(k.client)
+    deployments = dynamic.resources.get(api_version="apps/v1", kind="Deployment")
+    assert len(deployments.get(namespace=NS).items) == len(k.state()["services"])
+    leases = dynamic.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
+    assert set(leases.verbs) == {"create", "delete", "get", "list", "patch", "update"}
