@@ -46,6 +46,7 @@ class ServiceModel(_Strict):
     spread: float = Field(3.0, ge=1)
     timeout_s: float = Field(3.0, gt=0)
     traffic_share: float = Field(0.0, ge=0)
+    memory_limit_mb: float = Field(512.0, gt=0)
     calls: dict[str, float] = Field(default_factory=dict)
     pool: PoolModel | None = None
 
@@ -53,6 +54,7 @@ class ServiceModel(_Strict):
 class DatabaseModel(_Strict):
     name: str
     max_connections: int = Field(100, ge=1)
+    engine: Literal["postgresql", "mysql"] = "postgresql"
 
 
 Problem = tuple[tuple[Key, ...], str]
@@ -88,12 +90,13 @@ def inline_topology(
             spread=s.spread,
             timeout_s=s.timeout_s,
             traffic_share=s.traffic_share,
+            memory_limit_mb=s.memory_limit_mb,
             pool=PoolSpec(**s.pool.model_dump()) if s.pool is not None else None,
         )
         for s in services
     )
     edges = tuple(EdgeSpec(s.name, callee, n) for s in services for callee, n in s.calls.items())
-    databases_ = tuple(DatabaseSpec(d.name, d.max_connections) for d in databases)
+    databases_ = tuple(DatabaseSpec(d.name, d.max_connections, engine=d.engine) for d in databases)
     try:
         return TopologySpec(name, specs, edges, databases_), None
     except ValueError as exc:  # why: duplicates and cycles are only visible on the whole

@@ -238,3 +238,51 @@ def test_latency_injection_past_the_deadline_times_calls_out() -> None:
     assert any(" 504 DI,UT response_timeout " in line for line in lines)
     frontend = messages(sim, "frontend", 110, 112)
     assert any("shippingservice" in line and "DeadlineExceeded" in line for line in frontend)
+
+
+def test_memory_leak_restart_buys_time_only() -> None:
+    def restart(sim: Simulation) -> None:
+        # why: `kubectl rollout restart` is a template change that keeps the leaking image
+        dep = sim.cluster.deployment(ref(sim, "cartservice"))
+        dep.set_env("RESTARTED_AT", sim.clock.now().isoformat(), sim.clock.now())
+
+    sim = faulted("memory_leak", "cartservice", {"minutes_to_oom": 15}, cure=restart)
+    dep = sim.cluster.deployment(ref(sim, "cartservice"))
+    assert all(pod.started >= sim.start + timedelta(minutes=105) for pod in dep.pods)
+    assert sum(pod.restarts for pod in dep.pods) >= 2  # killed again, about 15 min later
+    assert sim.cluster.active_faults()
+
+
+def test_intermittent_dependency_errors_come_and_go() -> None:
+    base = scenario_by_name("steady-state")
+    params = check_params("dependency_errors", {}, base.topology.service("shippingservice"))
+    fault = FaultSpec(
+        at=timedelta(minutes=30),
+        kind="dependency_errors",
+        target="shippingservice",
+        params=params,
+        duration=timedelta(minutes=5),
+        every=timedelta(minutes=20),
+    )
+    sim = Simulation(dataclasses.replace(base, faults=(fault,)))
+    sim.run_until(sim.start + timedelta(minutes=80))
+    shipping = ref(sim, "shippingservice")
+    for a, b, sick in [(20, 30, False), (31, 35, True), (36, 50, False), (51, 55, True)]:
+        assert (errors(sim, shipping, a, b) > 0.1) is sick, (a, b)
+
+
+def test_a_ramped_surge_grows_over_its_ramp() -> None:
+    base = scenario_by_name("steady-state")
+    params = check_params("traffic_surge", {"factor": 3.0}, base.topology.service("frontend"))
+    fault = FaultSpec(
+        at=timedelta(minutes=30),
+        kind="traffic_surge",
+        target="frontend",
+        params=params,
+        ramp=timedelta(minutes=20),
+    )
+    sim = Simulation(dataclasses.replace(base, faults=(fault,)))
+    sim.run_until(sim.start + timedelta(minutes=52))
+    rates = [value(sim, "frontend", Signal.REQUEST_RATE, m) for m in (29, 35, 41, 47)]
+    assert rates == sorted(rates)
+    assert rates[1] < 1.6 * rates[0] and rates[3] > 2.0 * rates[0]

@@ -97,3 +97,27 @@ def test_bad_params_are_named(tmp_path: Path, kind: str, params: str, field: str
     target = "frontend" if kind == "traffic_surge" else "cartservice"
     error = refused(tmp_path, kind, target, f"    params: {params}\n")
     assert error.field == field
+
+
+INLINE = """\
+name: inline
+duration: 1h
+services:
+  - {name: api, language: java, traffic_share: 1, memory_limit_mb: 1024, calls: {store: 1},
+     pool: {database: main, driver: hikaricp, size: 10}}
+  - {name: store}
+databases:
+  - {name: main, max_connections: 151, engine: mysql}
+faults:
+  - {at: 10m, kind: memory_leak, target: api}
+  - {at: 20m, kind: db_max_connections, target: api}
+"""
+
+
+def test_inline_services_take_a_memory_limit_and_a_mysql_database(tmp_path: Path) -> None:
+    path = tmp_path / "inline.yaml"
+    path.write_text(INLINE, encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.topology.service("api").memory_limit_mb == 1024
+    assert scenario.topology.database("main").engine == "mysql"
+    assert [f.kind for f in scenario.faults] == ["memory_leak", "db_max_connections"]
