@@ -100,7 +100,8 @@ def demo(
     records = []
     for name in names:
         started = time.monotonic()
-        run = _run_one(settings, name, store, live=not as_json)
+        # The operators' baseline rules are part of the JSON record, not the live view.
+        run = _run_one(settings, name, store, live=not as_json, baselines=as_json)
         run.record["wall_s"] = round(time.monotonic() - started, 2)
         records.append(run.record)
         if not as_json:
@@ -110,7 +111,9 @@ def demo(
         print(json.dumps(document, indent=2))
 
 
-def _run_one(settings: Settings, name: str, store: str | None, *, live: bool) -> Run:
+def _run_one(
+    settings: Settings, name: str, store: str | None, *, live: bool, baselines: bool
+) -> Run:
     chosen = scenario_from(name)
     runtime = build_simulated(settings, chosen, store_url=store)
     with Progress(
@@ -129,7 +132,7 @@ def _run_one(settings: Settings, name: str, store: str | None, *, live: bool) ->
                 for item in report.events:
                     err.print(views.event_line(item), highlight=False)
 
-        return run_scenario(chosen, runtime, progress)
+        return run_scenario(chosen, runtime, progress, baselines=baselines)
 
 
 def _clock_text(report: TickReport, elapsed: Any) -> str:

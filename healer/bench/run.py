@@ -26,23 +26,36 @@ class Run:
     events: dict[str, list[TimelineEvent]] = field(default_factory=dict)
 
 
-def run_scenario(scenario: Scenario, runtime: Runtime, progress: Progress | None = None) -> Run:
+def run_scenario(
+    scenario: Scenario,
+    runtime: Runtime,
+    progress: Progress | None = None,
+    *,
+    baselines: bool = True,
+) -> Run:
+    """Step the cluster and the healer together; score the run.
+
+    `baselines` also judges the run with the operators' alert rules (a record for
+    comparison); it costs most of a run's time, so the interactive demo skips it.
+    """
     simulation = runtime.simulation
     if simulation is None:
         raise ValueError("a scenario runs only against the simulated cluster")
-    scraped = Recorder(simulation.cluster)  # what a Prometheus scraping each tick would hold
+    scraped = Recorder(simulation.cluster) if baselines else None
     steps = []
     opened: list[str] = []
     total = scenario.ticks
     for index in range(total):
         steps.append(simulation.advance())
-        scraped.capture()
+        if scraped is not None:
+            scraped.capture()  # what a Prometheus scraping each tick would hold
         report = tick(runtime.healer)
         opened += [i.id for i in report.opened]
         if progress is not None:
             progress(index + 1, total, report)
     incidents, events = _load(runtime, opened)
-    outcomes = Outcomes(incidents, events, from_history(scraped.history, steps))
+    alerts = from_history(scraped.history, steps) if scraped is not None else {}
+    outcomes = Outcomes(incidents, events, alerts)
     return Run(
         score(scenario.name, expected(scenario, simulation.start), outcomes), incidents, events
     )
