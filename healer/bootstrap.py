@@ -15,6 +15,8 @@ from pathlib import Path
 from healer.adapters.drain import DrainMiner, PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
 from healer.adapters.kubernetes import KubeCluster
+from healer.adapters.kubernetes.connect import api_client
+from healer.adapters.leader import AlwaysLeader, LeaderElector, leadership
 from healer.adapters.local import CommandLineApprover, LogNotifier
 from healer.adapters.prometheus import PrometheusMetrics
 from healer.adapters.store import SqlStore, default_store_url
@@ -248,3 +250,8 @@ def seed_baselines(healer: Healer, span: timedelta) -> int:
     ready = healer.detector.seed(history)
     log.info("seeded %d baselines from %d past polls", ready, len(history))
     return ready
+
+
+def leadership_for(settings: Settings) -> LeaderElector | AlwaysLeader:
+    """Who may act: with `daemon.leader_election`, the holder of a Lease in the cluster."""
+    return leadership(settings.daemon, lambda: api_client(settings.sources.cluster.kubernetes))

@@ -24,7 +24,14 @@ from healer.bench.run import Run, run_scenario
 from healer.bench.scale import run_scale
 from healer.bench.scale import table as scale_table
 from healer.bench.summary import summarise, table
-from healer.bootstrap import build, build_simulated, load_rules, open_store, scenario_from
+from healer.bootstrap import (
+    build,
+    build_simulated,
+    leadership_for,
+    load_rules,
+    open_store,
+    scenario_from,
+)
 from healer.config import Settings, load_settings
 from healer.daemon import run as run_daemon
 from healer.domain.clock import SystemClock
@@ -187,9 +194,19 @@ def run(
         if report.held:
             logging.getLogger("healer").warning("poll held: %s", report.held)
 
-    done = run_daemon(
-        poll, interval=interval, startup_delay=settings.poll.startup_delay, max_polls=polls
-    )
+    elector = leadership_for(settings)
+    runtime.healer.may_act = elector.is_leader
+    elector.start()
+    try:
+        done = run_daemon(
+            poll,
+            interval=interval,
+            startup_delay=settings.poll.startup_delay,
+            max_polls=polls,
+            leader=elector.is_leader,
+        )
+    finally:
+        elector.stop()  # why: releasing the Lease lets another replica take over at once
     err.print(f"stopped after {done} polls")
 
 

@@ -46,6 +46,9 @@ def execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
     plan, decision = incident.plan, incident.decision
     assert plan is not None and decision is not None
     playbook = healer.playbooks[plan.playbook]
+    if not healer.may_act():
+        why = "this replica is not the leader (any more); the leader will act"
+        return [event(incident, EventKind.HELD, f"Not acting: {why}", poll.now)]
     started = event(
         incident,
         EventKind.ACTION_STARTED,

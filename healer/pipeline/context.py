@@ -64,6 +64,9 @@ class Healer:
     # Run after every poll with its time, e.g. to save the log miner's state; a failing
     # hook is logged and never stops the loop.
     after_poll: list[Callable[[datetime], object]] = field(default_factory=list)
+    # Whether this replica may change anything now (the leader, with election on);
+    # checked right before each action, since leadership can end in the middle of a poll.
+    may_act: Callable[[], bool] = lambda: True
     last_poll: datetime | None = None
     holding: str | None = None  # why the last poll held, while it still holds
 

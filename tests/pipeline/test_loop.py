@@ -301,3 +301,15 @@ def test_intent_left_by_a_crash_is_settled_not_repeated(landed: bool) -> None:
     assert "inc-1:1:0" in world.store.tables.results
     world.poll()
     assert len([m for m in world.cluster.mutations() if m[0] == "scale"]) == len(scaled)
+
+
+def test_a_replica_that_is_not_the_leader_never_acts() -> None:
+    world = World(AUTO)
+    world.healer.may_act = lambda: False
+    world.poll(40)
+    world.sick = True
+    world.poll(10)
+    [incident] = world.incidents()
+    assert world.cluster.mutations() == []
+    assert EventKind.HELD in world.kinds(incident.id)
+    assert incident.attempts == 0
