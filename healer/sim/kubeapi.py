@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
-from healer.errors import ClusterUnavailable
+from healer.errors import ActionFailed, ClusterUnavailable
 from healer.sim import kubeapi_discovery as discovery
 from healer.sim.kubeapi_base import (
     JSON,
@@ -28,11 +28,11 @@ from healer.sim.kubeapi_base import (
     invalid,
     not_allowed,
 )
+from healer.sim.kubeapi_book import Book
 from healer.sim.kubeapi_events import ClusterEvents
 from healer.sim.kubeapi_kinds import seed_configmaps, stored_kinds
 from healer.sim.kubeapi_patch import apply_patch, decode, decode_object
 from healer.sim.kubeapi_pods import Pods
-from healer.sim.kubeapi_render import Book
 from healer.sim.kubeapi_select import select
 from healer.sim.kubeapi_store import Shelf
 from healer.sim.kubeapi_workloads import Apps, Deployments, ReplicaSets, Scales
@@ -122,6 +122,8 @@ class KubeApi:
             return exc.response()
         except ClusterUnavailable as exc:  # why: SimKube.fail_next stands for an API outage
             return ApiError(503, "ServiceUnavailable", str(exc)).response()
+        except ActionFailed as exc:  # why: the simulation refused what validation let through
+            return ApiError(422, "Invalid", str(exc)).response()
         return _json(body, status)
 
     def _observe(self) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from healer.sim.kubeapi_base import EVENTS, Obj
-from healer.sim.kubeapi_render import Book, template, template_hash, timestamp, uid
+from healer.sim.kubeapi_book import Book, timestamp, uid
+from healer.sim.kubeapi_render import template, template_hash
 from healer.sim.kubeapi_store import Shelf
 from healer.sim.workloads import Deployment
 

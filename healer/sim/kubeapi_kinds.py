@@ -17,8 +17,9 @@ from healer.sim.kubeapi_base import (
     string_map,
     value_error,
 )
-from healer.sim.kubeapi_render import configmap_name, timestamp, uid
-from healer.sim.kubeapi_store import Shelf, Stored, require, sections
+from healer.sim.kubeapi_book import timestamp, uid
+from healer.sim.kubeapi_render import configmap_name
+from healer.sim.kubeapi_store import Shelf, Stored, Times, require, sections
 from healer.sim.workloads import Deployment
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
@@ -153,10 +154,18 @@ def seed_configmaps(shelf: Shelf, deployments: Iterable[Deployment], at: datetim
         shelf.put(CONFIGMAPS.resource, (ns, name), seeded)
 
 
+EVENT_TIMES = Times(("firstTimestamp", "lastTimestamp"), ("eventTime", "series.lastObservedTime"))
+EVENT_V1_TIMES = Times(
+    ("deprecatedFirstTimestamp", "deprecatedLastTimestamp"),
+    ("eventTime", "series.lastObservedTime"),
+)
+LEASE_TIMES = Times(micro=("spec.acquireTime", "spec.renewTime"))
+
+
 def stored_kinds(shelf: Shelf) -> list[Stored]:
     return [
         Stored(CONFIGMAPS, shelf, check_configmap),
-        Stored(EVENTS, shelf, check_event),
-        EventsV1(EVENTS_V1, shelf, check_event_v1),
-        Stored(LEASES, shelf, check_lease),
+        Stored(EVENTS, shelf, check_event, EVENT_TIMES),
+        EventsV1(EVENTS_V1, shelf, check_event_v1, EVENT_V1_TIMES),
+        Stored(LEASES, shelf, check_lease, LEASE_TIMES),
     ]

@@ -8,17 +8,9 @@ import hashlib
 from datetime import datetime
 
 from healer.sim.kubeapi_base import PODS, Obj, Resource, check_preconditions, not_found
+from healer.sim.kubeapi_book import Book, timestamp, uid
 from healer.sim.kubeapi_events import ClusterEvents
-from healer.sim.kubeapi_render import (
-    HASH_LABEL,
-    Book,
-    container_name,
-    owner,
-    running_hash,
-    template,
-    timestamp,
-    uid,
-)
+from healer.sim.kubeapi_render import HASH_LABEL, container_name, owner, running_hash, template
 from healer.sim.kubeapi_workloads import Apps
 from healer.sim.workloads import Deployment, Pod
 
@@ -41,12 +33,13 @@ class Pods(Resource):
 
     def list(self, namespace: str | None) -> list[Obj]:
         book, now = self.apps.book, self.apps.simulation.cluster.now
-        book.forget_pods({p.name for d in self.apps.deployments(None) for p in d.pods})
+        deps = self.apps.deployments(None)
+        book.forget_pods({(d.spec.namespace, p.name) for d in deps for p in d.pods})
         return [p for d in self.apps.deployments(namespace) for p in pods(d, book, now)]
 
     def get(self, namespace: str, name: str) -> Obj:
         dep, _ = self._find(namespace, name)
-        found = [p for p in pods(dep, self.apps.book, self.apps.simulation.cluster.now)]
+        found = pods(dep, self.apps.book, self.apps.simulation.cluster.now)
         return next(p for p in found if p["metadata"]["name"] == name)
 
     def delete(self, namespace: str, name: str, options: Obj, *, dry_run: bool) -> Obj:
@@ -54,12 +47,12 @@ class Pods(Resource):
         dep, pod = self._find(namespace, name)
         current = self.get(namespace, name)
         check_preconditions(self.kind, name, options, current)
+        now = self.apps.simulation.cluster.now
         gone = copy.deepcopy(current)
-        gone["metadata"]["deletionTimestamp"] = timestamp(self.apps.simulation.cluster.now)
+        gone["metadata"]["deletionTimestamp"] = timestamp(now)
         gone["metadata"]["deletionGracePeriodSeconds"] = options.get("gracePeriodSeconds", 30)
         if not dry_run:
             dep.pods.remove(pod)
-            now = self.apps.simulation.cluster.now
             self.events.killed(current, container_name(dep), now)
             self.apps.record("delete_pod", dep, pod=name)
         return gone

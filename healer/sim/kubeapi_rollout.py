@@ -26,7 +26,8 @@ from healer.sim.kubeapi_base import (
     string_map,
     value_error,
 )
-from healer.sim.kubeapi_render import HASH_LABEL, REVISION, Book, template
+from healer.sim.kubeapi_book import Book
+from healer.sim.kubeapi_render import HASH_LABEL, REVISION, template
 from healer.sim.workloads import Deployment, Revision
 
 Record = Callable[..., None]  # (action, deployment, **args): notes a change made

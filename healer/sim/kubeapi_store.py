@@ -8,11 +8,14 @@ Each is validated the way the API server validates its kind; writes bump the sam
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from healer.sim.kubeapi_base import (
     Cause,
@@ -28,11 +31,15 @@ from healer.sim.kubeapi_base import (
     metadata,
     not_found,
 )
-from healer.sim.kubeapi_render import ALPHABET, Versions, timestamp
+from healer.sim.kubeapi_book import ALPHABET, Versions, timestamp
 
 Key = tuple[str, str]  # namespace, name
 Check = Callable[[Obj, Obj | None], list[Cause]]  # (new object, current one) -> what is wrong
 
+_MICRO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"  # as Go spells the formats, in errors
+TIME_LAYOUT = "2006-01-02T15:04:05Z07:00"
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NAME_RULE = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
@@ -62,6 +69,41 @@ class Shelf:
         self.written.pop((resource, *key), None)
 
 
+@dataclass(frozen=True)
+class Times:
+    """A kind's timestamp fields, by dotted path: `Time`s (RFC 3339) and `MicroTime`s.
+
+    The API server decodes them strictly (a MicroTime needs all six fraction digits, and
+    either needs a zone) and answers 400 for one it cannot parse; it writes them in UTC.
+    """
+
+    plain: tuple[str, ...] = ()
+    micro: tuple[str, ...] = ()
+
+    def read(self, kind: Kind, body: Obj) -> Obj:
+        out = copy.deepcopy(body)
+        for path in self.plain + self.micro:
+            micro = path in self.micro
+            *parents, key = path.split(".")
+            node: Any = out
+            for parent in parents:
+                node = node.get(parent) if isinstance(node, dict) else None
+            if isinstance(node, dict) and node.get(key) is not None:
+                node[key] = _time(kind, node[key], micro=micro)
+        return out
+
+
+def _time(kind: Kind, value: object, *, micro: bool) -> str:
+    pattern, layout = (_MICRO, MICRO_LAYOUT) if micro else (_TIME, TIME_LAYOUT)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise bad_request(
+            f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+            f"parsing time {json.dumps(value)} as {json.dumps(layout)}: cannot parse it"
+        )
+    at = datetime.fromisoformat(value).astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if micro else timestamp(at)
+
+
 class Stored(Resource):
     """Create, read, replace and delete of one kind on a `Shelf`.
 
@@ -69,10 +111,11 @@ class Stored(Resource):
     except for events.k8s.io/v1); `check` validates in this view's terms.
     """
 
-    def __init__(self, kind: Kind, shelf: Shelf, check: Check) -> None:
+    def __init__(self, kind: Kind, shelf: Shelf, check: Check, times: Times = Times()) -> None:
         self.kind = kind
         self.shelf = shelf
         self.check = check
+        self.times = times
         self.objects = shelf.of(kind.resource)
 
     def outward(self, stored: Obj) -> Obj:
@@ -92,6 +135,7 @@ class Stored(Resource):
         return self.outward(found)
 
     def create(self, namespace: str, body: Obj, *, dry_run: bool) -> Obj:
+        body = self.times.read(self.kind, body)
         meta = metadata(body)
         name = meta.get("name") or self._generated(meta.get("generateName"))
         check_identity(self.kind, namespace, name, body)
@@ -104,6 +148,7 @@ class Stored(Resource):
 
     def update(self, namespace: str, name: str, body: Obj, *, dry_run: bool) -> Obj:
         current = self.get(namespace, name)
+        body = self.times.read(self.kind, body)
         check_identity(self.kind, namespace, name, body)
         check_version(self.kind, name, body, current["metadata"]["resourceVersion"])
         self._validate(name, body, current)

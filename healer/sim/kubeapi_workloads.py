@@ -22,7 +22,8 @@ from healer.sim.kubeapi_base import (
     invalid,
     not_found,
 )
-from healer.sim.kubeapi_render import Book, deployment, replicasets, scale
+from healer.sim.kubeapi_book import Book
+from healer.sim.kubeapi_render import deployment, replicasets, scale
 from healer.sim.kubeapi_rollout import carry_out, plan, preview, replica_causes
 from healer.sim.simulation import Simulation
 from healer.sim.workloads import Deployment

@@ -260,6 +260,13 @@ def test_scaling_adds_capacity(running: Callable[..., Cluster]) -> None:
     k.ticks(2)
     assert k.service("recommendationservice")["ready"] == 1
     assert [m.action for m in k.server.simulation.kube.mutations] == ["scale", "scale"]
+    k.server.simulation.kube.fail_next(1)  # the API server is briefly unavailable
+    with pytest.raises(ApiException) as down:
+        k.apps.patch_namespaced_deployment_scale(
+            "recommendationservice", NS, {"spec": {"replicas": 2}}
+        )
+    assert (status(down.value)["code"], status(down.value)["reason"]) == (503, "ServiceUnavailable")
+    assert k.service("recommendationservice")["replicas"] == 1
 
 
 def test_a_new_pool_size_changes_the_pool(running: Callable[..., Cluster]) -> None:
@@ -369,7 +376,12 @@ def test_deleting_a_pod_lets_its_replicaset_replace_it(running: Callable[..., Cl
     kept = k.core.delete_namespaced_pod(victim, NS, dry_run="All")
     assert kept.metadata.name == victim
     assert victim in {p.metadata.name for p in k.core.list_namespaced_pod(NS).items}
-    gone = k.core.delete_namespaced_pod(victim, NS)
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="not-this-pod"))
+    with pytest.raises(ApiException) as other:
+        k.core.delete_namespaced_pod(victim, NS, body=stale)
+    assert status(other.value)["reason"] == "Conflict"
+    same = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=pods[0].metadata.uid))
+    gone = k.core.delete_namespaced_pod(victim, NS, body=same)
     assert gone.metadata.deletion_timestamp is not None
     with pytest.raises(ApiException) as missing:
         k.core.read_namespaced_pod(victim, NS)
@@ -605,7 +617,7 @@ def test_events_are_posted_then_listed_in_both_apis(running: Callable[..., Clust
     )
     newer = {
         "metadata": {"name": "cartservice.healer-2"},
-        "eventTime": "2026-01-05T06:00:00.000000Z",
+        "eventTime": "2026-01-05T06:00:00.250000Z",  # not .000000: see test_leases
         "reportingController": "healer.io/healer",
         "reportingInstance": "healer-0",
         "action": "Scale",
@@ -671,6 +683,18 @@ def test_leases_for_leader_election(running: Callable[..., Cluster]) -> None:
     with pytest.raises(ApiException) as bad:
         k.leases.patch_namespaced_lease("healer", "healer", {"spec": {"leaseDurationSeconds": 0}})
     assert status(bad.value)["code"] == 422
+    # a MicroTime needs its six fraction digits, which isoformat() drops when they are zero
+    whole = now.replace(microsecond=0)
+    with pytest.raises(ApiException) as undecodable:
+        k.leases.patch_namespaced_lease("healer", "healer", {"spec": {"renewTime": whole}})
+    body = status(undecodable.value)
+    assert (body["code"], body["reason"]) == (400, "BadRequest")
+    assert '"2006-01-02T15:04:05.000000Z07:00"' in body["message"]
+    raw = k.client.call_api(
+        "GET", f"{k.server.url}/apis/coordination.k8s.io/v1/namespaces/healer/leases/healer"
+    )
+    raw.read()
+    assert json.loads(raw.data)["spec"]["renewTime"].endswith("Z")
 
 
 def test_the_cluster_posts_its_own_events(running: Callable[..., Cluster]) -> None:
