@@ -642,24 +642,11 @@ def test_events_are_posted_then_listed_in_both_apis(running: Callable[..., Clust
 
 def test_leases_for_leader_election(running: Callable[..., Cluster]) -> None:
     k = running()
-    now = datetime.now(UTC)
-    spec = {
-        "holderIdentity": "healer-0",
-        "leaseDurationSeconds": 15,
-        "acquireTime": now,
-        "renewTime": now,
-    }
-    lease = client.V1Lease(
-        metadata=client.V1ObjectMeta(name="healer"),
-        spec=client.V1LeaseSpec(
-            **{
-                "holder_identity": spec["holderIdentity"],
-                "lease_duration_seconds": 15,
-                "acquire_time": now,
-                "renew_time": now,
-            }
-        ),
+    now = datetime.now(UTC).replace(microsecond=123456)  # see the MicroTime check below
+    spec = client.V1LeaseSpec(
+        holder_identity="healer-0", lease_duration_seconds=15, acquire_time=now, renew_time=now
     )
+    lease = client.V1Lease(metadata=client.V1ObjectMeta(name="healer"), spec=spec)
     created = k.leases.create_namespaced_lease("healer", lease)
     assert created.spec.holder_identity == "healer-0" and created.spec.renew_time == now
     with pytest.raises(ApiException) as twice:
