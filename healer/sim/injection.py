@@ -20,6 +20,7 @@ from healer.sim.topology import TopologySpec
 from healer.sim.workloads import Deployment
 
 OVERBOOKED = 1.3  # default scale-out of db_max_connections: connections wanted / accepted
+LAZY_MINIMUM = 2  # connections a lightly loaded SQLAlchemy pod holds
 
 
 class Injections:
@@ -110,7 +111,8 @@ def overbooked(dep: Deployment, topology: TopologySpec) -> int:
     pool = dep.spec.pool
     assert pool is not None  # why: checked when the scenario was loaded
     db = topology.database(pool.database)
-    return max(
-        dep.desired + 1,
-        math.ceil(OVERBOOKED * (db.max_connections - db.reserved) / max(dep.pool_size, 1)),
-    )
+    # why: HikariCP opens its whole pool at start; a lazy pool opens only what its load
+    # needs, which on a lightly loaded pod is a connection or two
+    per_pod = dep.pool_size if pool.driver == "hikaricp" else LAZY_MINIMUM
+    wanted = OVERBOOKED * (db.max_connections - db.reserved) / max(per_pod, 1)
+    return max(dep.desired + 1, math.ceil(wanted))

@@ -286,3 +286,14 @@ def test_a_ramped_surge_grows_over_its_ramp() -> None:
     rates = [value(sim, "frontend", Signal.REQUEST_RATE, m) for m in (29, 35, 41, 47)]
     assert rates == sorted(rates)
     assert rates[1] < 1.6 * rates[0] and rates[3] > 2.0 * rates[0]
+
+
+def test_db_max_connections_on_a_lazy_pool_scales_out_further() -> None:
+    sim = faulted("db_max_connections", "recommendationservice", until_min=115)
+    recs = ref(sim, "recommendationservice")
+    assert sim.kube.workload(recs).replicas == 31  # two connections each, 47 allowed
+    assert errors(sim, recs, 100, 115) > 0.1
+    lines = messages(sim, "recommendationservice", 100, 115)
+    refused = [line for line in lines if line.startswith("psycopg2.OperationalError")]
+    assert any(line.endswith(f"FATAL:  {TOO_MANY[7:]}") for line in refused)
+    assert any(line.endswith(f"FATAL:  {RESERVED}") for line in refused)
