@@ -66,6 +66,10 @@ class Cluster(Protocol):
 
     def workload(self, service: ServiceRef) -> Workload: ...
 
+    def acting_for(self, incident_id: str, reason: str = "") -> AbstractContextManager[None]:
+        """Changes made inside are made for this incident (annotated, explained in Events)."""
+        ...
+
     def scale(self, service: ServiceRef, replicas: int, *, dry_run: bool = False) -> None: ...
 
     def set_env(

@@ -165,6 +165,12 @@ class FakeCluster:
         self.workloads = workloads
         self.calls: list[tuple[str, ServiceRef, object, bool]] = []
         self.refuse: str | None = None
+        self.acting: list[str] = []  # incident ids changes were made for
+
+    @contextmanager
+    def acting_for(self, incident_id: str, reason: str = "") -> Iterator[None]:
+        self.acting.append(incident_id)
+        yield
 
     def workload(self, service: ServiceRef) -> Workload:
         if service not in self.workloads:

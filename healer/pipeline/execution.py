@@ -119,7 +119,8 @@ def run_step(
     if not fresh:
         # why: an earlier run wrote this intent; reconcile owns it, we must not send again
         raise _Duplicate(step.key)
-    return _send(step, args, before, cluster=cluster, store=store, clock=clock, dry_run=dry_run)
+    with cluster.acting_for(incident_id, actions.describe(step.action, step.target, args)):
+        return _send(step, args, before, cluster=cluster, store=store, clock=clock, dry_run=dry_run)
 
 
 class _Duplicate(PermanentError):
@@ -197,14 +198,15 @@ def reconcile(
         else:
             log.warning("intent %s had not landed; sending it now", intent.key)
             step = Step(intent.key, action, intent.target, intent.args)
-            result = _send(
-                step,
-                intent.args,
-                intent.before,
-                cluster=cluster,
-                store=store,
-                clock=clock,
-                dry_run=False,
-            )
+            with cluster.acting_for(intent.incident_id, "completing an interrupted change"):
+                result = _send(
+                    step,
+                    intent.args,
+                    intent.before,
+                    cluster=cluster,
+                    store=store,
+                    clock=clock,
+                    dry_run=False,
+                )
         settled.append((intent.incident_id, result))
     return settled

@@ -7,7 +7,8 @@ would refuse), and a test can make any of them fail for the next few calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -195,6 +196,11 @@ class SimKube(_Outage):
         self.cluster = cluster
         self.calls = 0
         self.mutations: list[Mutation] = []
+
+    @contextmanager
+    def acting_for(self, incident_id: str, reason: str = "") -> Iterator[None]:
+        """The simulated cluster keeps no annotations; changes are listed in `mutations`."""
+        yield
 
     def workload(self, service: ServiceRef) -> Workload:
         return self._deployment(service).workload()

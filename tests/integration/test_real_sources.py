@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ class LockedKube:
     def __init__(self, server: SimServer) -> None:
         self._server = server
         self._kube = server.simulation.kube
+
+    @contextmanager
+    def acting_for(self, incident_id: str, reason: str = "") -> Iterator[None]:
+        yield
 
     def workload(self, service: ServiceRef) -> Workload:
         with self._server.lock:

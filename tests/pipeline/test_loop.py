@@ -153,6 +153,7 @@ def test_pool_exhaustion_is_diagnosed_tuned_and_verified() -> None:
     assert incident.services == {FRONT, CHECKOUT}, "frontend's symptoms join the same incident"
     assert world.cluster.mutations() == [("set_env", CHECKOUT, ("DB_POOL_SIZE", "11"))]
     assert incident.status is IncidentStatus.RESOLVED
+    assert world.cluster.acting == [incident.id], "the change is made in the incident's name"
     kinds = world.kinds(incident.id)
     for expected in (
         EventKind.DETECTED,
