@@ -9,38 +9,20 @@ back edge is left out and named in a comment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
-from healer.sim.topology import DatabaseSpec, EdgeSpec, PoolSpec, ServiceSpec, TopologySpec
+from healer.sim.topology import (
+    DatabaseSpec,
+    EdgeSpec,
+    PoolSpec,
+    Row,
+    TopologySpec,
+    specs,
+)
 
 SOCK_SHOP = "sock-shop"
 TRAIN_TICKET = "train-ticket"
-
-# name, language, replicas, cpu_limit (cores), cpu_ms, io_ms, workers, spread, timeout_s
-Row = tuple[str, str, int, float, float, float, int, float, float]
-
-
-def _specs(
-    namespace: str, rows: Iterable[Row], entry: str, pools: Mapping[str, PoolSpec]
-) -> tuple[ServiceSpec, ...]:
-    return tuple(
-        ServiceSpec(
-            name=name,
-            namespace=namespace,
-            language=language,
-            replicas=replicas,
-            cpu_limit=cpu_limit,
-            cpu_ms=cpu_ms,
-            io_ms=io_ms,
-            workers=workers,
-            spread=spread,
-            timeout_s=timeout_s,
-            pool=pools.get(name),
-            traffic_share=1.0 if name == entry else 0.0,
-        )
-        for name, language, replicas, cpu_limit, cpu_ms, io_ms, workers, spread, timeout_s in rows
-    )
 
 
 def _edges(calls: Mapping[str, Mapping[str, float]]) -> tuple[EdgeSpec, ...]:
@@ -83,7 +65,7 @@ _SOCK_SHOP_CALLS = {
 
 def sock_shop() -> TopologySpec:
     """Weaveworks' Sock Shop: 13 services and stores, its real call graph."""
-    services = _specs(SOCK_SHOP, _SOCK_SHOP, "front-end", {})
+    services = specs(SOCK_SHOP, _SOCK_SHOP, "front-end", {})
     # why: queue-master is not called by anyone; it polls the queue at about the rate
     # shipments are published, a few per second
     services = tuple(
@@ -309,6 +291,6 @@ def _train_ticket_pools() -> dict[str, PoolSpec]:
 
 def train_ticket() -> TopologySpec:
     """FudanSELab's Train Ticket: 44 services and stores, a plausible version of its graph."""
-    services = _specs(TRAIN_TICKET, _TRAIN_TICKET, "ts-ui-dashboard", _train_ticket_pools())
+    services = specs(TRAIN_TICKET, _TRAIN_TICKET, "ts-ui-dashboard", _train_ticket_pools())
     databases = (DatabaseSpec(TRAIN_TICKET_DB, max_connections=500, engine="mysql"),)
     return TopologySpec("train-ticket", services, _edges(_TRAIN_TICKET_CALLS), databases)

@@ -7,7 +7,7 @@ changes while a scenario runs (replicas, revisions, pool size) lives in `healer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
@@ -233,6 +233,33 @@ _BOUTIQUE_CALLS = {
 }
 
 
+# name, language, replicas, cpu_limit (cores), cpu_ms, io_ms, workers, spread, timeout_s
+Row = tuple[str, str, int, float, float, float, int, float, float]
+
+
+def specs(
+    namespace: str, rows: Iterable[Row], entry: str, pools: Mapping[str, PoolSpec]
+) -> tuple[ServiceSpec, ...]:
+    """Service specs from table rows; the `entry` service takes all outside traffic."""
+    return tuple(
+        ServiceSpec(
+            name=name,
+            namespace=namespace,
+            language=language,
+            replicas=replicas,
+            cpu_limit=cpu_limit,
+            cpu_ms=cpu_ms,
+            io_ms=io_ms,
+            workers=workers,
+            spread=spread,
+            timeout_s=timeout_s,
+            pool=pools.get(name),
+            traffic_share=1.0 if name == entry else 0.0,
+        )
+        for name, language, replicas, cpu_limit, cpu_ms, io_ms, workers, spread, timeout_s in rows
+    )
+
+
 def online_boutique() -> TopologySpec:
     """Google's microservices-demo: 11 services and its real call graph.
 
@@ -242,25 +269,7 @@ def online_boutique() -> TopologySpec:
     service that stores orders in PostgreSQL through HikariCP, and recommendationservice
     reads from its own PostgreSQL through SQLAlchemy, so pool faults have somewhere to be.
     """
-    services = tuple(
-        ServiceSpec(
-            name=name,
-            namespace=BOUTIQUE,
-            language=language,
-            replicas=replicas,
-            cpu_limit=cpu_limit,
-            cpu_ms=cpu_ms,
-            io_ms=io_ms,
-            workers=workers,
-            spread=spread,
-            timeout_s=timeout_s,
-            pool=_BOUTIQUE_POOLS.get(name),
-            traffic_share=1.0 if name == "frontend" else 0.0,
-        )
-        for name, language, replicas, cpu_limit, cpu_ms, io_ms, workers, spread, timeout_s in (
-            _BOUTIQUE
-        )
-    )
+    services = specs(BOUTIQUE, _BOUTIQUE, "frontend", _BOUTIQUE_POOLS)
     databases = (DatabaseSpec("orders", 100), DatabaseSpec("recommendations", 50))
     return TopologySpec("online-boutique", services, _edges(_BOUTIQUE_CALLS), databases)
 
