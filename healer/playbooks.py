@@ -37,6 +37,8 @@ _ARGUMENTS: dict[ActionKind, tuple[frozenset[str], frozenset[str]]] = {
     ActionKind.SCALE: (frozenset({"replicas"}), frozenset()),
     ActionKind.SET_ENV: (frozenset({"name", "value"}), frozenset()),
     ActionKind.ROLLBACK: (frozenset(), frozenset({"to_revision"})),
+    ActionKind.RESTART: (frozenset(), frozenset()),
+    ActionKind.DELETE_POD: (frozenset(), frozenset({"pod"})),
 }
 _INTEGER_ARGUMENTS = frozenset({"replicas", "to_revision"})
 _STRING_ARGUMENTS = frozenset({"name"})

@@ -80,6 +80,14 @@ class Cluster(Protocol):
         self, service: ServiceRef, to_revision: int | None = None, *, dry_run: bool = False
     ) -> None: ...
 
+    def restart(self, service: ServiceRef, *, at: str, dry_run: bool = False) -> None:
+        """Replace every pod (`kubectl rollout restart`); `at` is the restartedAt stamp."""
+        ...
+
+    def delete_pod(self, service: ServiceRef, pod: str, *, dry_run: bool = False) -> str:
+        """Delete one pod so its ReplicaSet starts a fresh one; returns the pod's name."""
+        ...
+
 
 class MinedTemplate(Protocol):
     """A log template: a stable id and its text with variable parts as `<*>`."""

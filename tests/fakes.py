@@ -201,6 +201,20 @@ class FakeCluster:
             w, revision=new.revision, image=new.image, history=(*w.history, new)
         )
 
+    def restart(self, service: ServiceRef, *, at: str, dry_run: bool = False) -> None:
+        self._check("restart", service, at, dry_run)
+        if not dry_run:
+            self.workloads[service] = replace(self.workloads[service], restarted_at=at)
+
+    def delete_pod(self, service: ServiceRef, pod: str, *, dry_run: bool = False) -> str:
+        self._check("delete_pod", service, pod, dry_run)
+        w = self.workloads[service]
+        if all(p.name != pod for p in w.pods):
+            raise ActionFailed(f"pod {pod} not found")
+        if not dry_run:
+            self.workloads[service] = replace(w, pods=tuple(p for p in w.pods if p.name != pod))
+        return pod
+
     def _check(self, what: str, service: ServiceRef, arg: object, dry_run: bool) -> None:
         self.workload(service)
         self.calls.append((what, service, arg, dry_run))

@@ -130,6 +130,16 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class Pod:
+    """One pod of a workload, as far as choosing which one to restart needs."""
+
+    name: str
+    ready: bool
+    restarts: int = 0
+    oom_killed: bool = False  # its last container termination was an OOM kill
+
+
+@dataclass(frozen=True)
 class Workload:
     """What the cluster says about a service right now."""
 
@@ -139,6 +149,8 @@ class Workload:
     image: str
     env: Mapping[str, str]
     history: tuple[Rollout, ...] = ()
+    restarted_at: str | None = None  # the pod template's kubectl.kubernetes.io/restartedAt
+    pods: tuple[Pod, ...] = ()
 
 
 class AnomalyKind(StrEnum):

@@ -28,6 +28,8 @@ class ActionKind(StrEnum):
     SCALE = "scale"  # args: replicas
     SET_ENV = "set_env"  # args: name, value
     ROLLBACK = "rollback"  # args: to_revision (optional; default the previous one)
+    RESTART = "restart"  # no args: every pod replaced, as `kubectl rollout restart`
+    DELETE_POD = "delete_pod"  # args: pod (optional; default the least healthy one)
 
 
 @dataclass(frozen=True)

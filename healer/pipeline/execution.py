@@ -101,7 +101,7 @@ def run_step(
 ) -> ActionResult:
     workload = cluster.workload(step.target)
     try:
-        args = actions.resolve(step.action, workload, step.args)
+        args = actions.resolve(step.action, workload, step.args, clock.now())
     except PermanentError as exc:  # why: nothing was sent; record the refusal as the outcome
         return _fail(step, str(exc), {}, store, clock)
     before = actions.capture(step.action, workload, args)

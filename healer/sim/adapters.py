@@ -228,6 +228,21 @@ class SimKube(_Outage):
             dep.rollback(target.number, self.cluster.now)
             self._record("rollback", service, to_revision=target.number)
 
+    def restart(self, service: ServiceRef, *, at: str, dry_run: bool = False) -> None:
+        dep = self._deployment(service)
+        if not dry_run and dep.current.restarted_at != at:  # why: one stamp, one restart
+            dep.restart(self.cluster.now, at)
+            self._record("restart", service, at=at)
+
+    def delete_pod(self, service: ServiceRef, pod: str, *, dry_run: bool = False) -> str:
+        dep = self._deployment(service)
+        if not any(p.name == pod for p in dep.pods):
+            raise ActionFailed(f'pods "{pod}" not found for {service}')
+        if not dry_run:
+            dep.delete_pod(pod)
+            self._record("delete_pod", service, pod=pod)
+        return pod
+
     def _deployment(self, service: ServiceRef) -> Deployment:
         self._maybe_fail(ClusterUnavailable("kubernetes: 503 the server is currently unable"))
         self.calls += 1

@@ -52,7 +52,7 @@ class Pods(Resource):
         gone["metadata"]["deletionTimestamp"] = timestamp(now)
         gone["metadata"]["deletionGracePeriodSeconds"] = options.get("gracePeriodSeconds", 30)
         if not dry_run:
-            dep.pods.remove(pod)
+            dep.delete_pod(pod.name)
             self.events.killed(current, container_name(dep), now)
             self.apps.record("delete_pod", dep, pod=name)
         return gone

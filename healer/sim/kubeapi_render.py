@@ -17,6 +17,7 @@ from healer.sim.workloads import HISTORY_LIMIT, Deployment, Revision
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 # --- pod templates ---

@@ -27,7 +27,7 @@ from healer.sim.kubeapi_base import (
     value_error,
 )
 from healer.sim.kubeapi_book import Book
-from healer.sim.kubeapi_render import HASH_LABEL, REVISION, template
+from healer.sim.kubeapi_render import HASH_LABEL, RESTARTED_AT, REVISION, template
 from healer.sim.workloads import Deployment, Revision
 
 Record = Callable[..., None]  # (action, deployment, **args): notes a change made
@@ -126,8 +126,7 @@ def _roll_out(
     if dep.current.number == number:
         # why: only the annotations changed (`kubectl rollout restart`): the same version
         # rolls out again, bugs and all, on fresh pods
-        rev = dep.current
-        dep.deploy(now, image=rev.image, defect=rev.defect, fault=rev.fault)
+        dep.restart(now, view.notes.get(RESTARTED_AT))
         record("restart", dep)
 
 

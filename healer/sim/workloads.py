@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from healer.domain.model import Pod as PodView
 from healer.domain.model import Rollout, ServiceRef, Workload
 from healer.errors import ActionFailed
 from healer.sim.topology import BOUTIQUE, ServiceSpec
@@ -37,6 +38,7 @@ class Revision:
     defect: float = 0.0  # share of requests this version fails by itself
     fault: int | None = None  # the scenario fault that shipped it, for ground truth
     cause: str = ""  # kubernetes.io/change-cause
+    restarted_at: str | None = None  # the template's restartedAt (`kubectl rollout restart`)
 
 
 @dataclass
@@ -112,6 +114,9 @@ class Deployment:
             image=rev.image,
             env=dict(rev.env),
             history=tuple(Rollout(r.number, r.image, r.at) for r in self.history),
+            restarted_at=rev.restarted_at,
+            # why: a restarted container here was OOM-killed (see `restart_container`)
+            pods=tuple(PodView(p.name, True, p.restarts, p.restarts > 0) for p in self.pods),
         )
 
     # --- changes, accepted now and carried out at the next tick ---
@@ -175,6 +180,18 @@ class Deployment:
         image = image or _image(self.spec, self._build)
         rev = replace(self.current, image=image, at=at, defect=defect, fault=fault, cause="")
         return self._record(rev)
+
+    def restart(self, at: datetime, stamp: str | None) -> Revision:
+        """`kubectl rollout restart`: the same version on fresh pods, bugs and all."""
+        return self._record(replace(self.current, at=at, restarted_at=stamp, cause="restart"))
+
+    def delete_pod(self, name: str) -> Pod:
+        """Delete one pod; the controller starts a fresh one at the next tick."""
+        pod = next((p for p in self.pods if p.name == name), None)
+        if pod is None:
+            raise ActionFailed(f'pods "{name}" not found for {self.ref}')
+        self.pods.remove(pod)
+        return pod
 
     def reconfigure(self, env: Mapping[str, str], at: datetime, fault: int | None) -> Revision:
         """Roll out an env change made outside the healer (a config change shipped)."""

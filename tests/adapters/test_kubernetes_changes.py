@@ -77,7 +77,7 @@ def test_set_env_over_a_reference_drops_the_reference() -> None:
 
 def test_restart_stamps_the_template_in_utc_as_kubectl_does() -> None:
     at = datetime(2026, 1, 5, 8, 30, 15, 999, tzinfo=timezone(timedelta(hours=2)))
-    patch = changes.restart(deployment(), at, MINE)
+    patch = changes.restart(deployment(), changes.stamp(at), MINE)
     assert patch.body["spec"] == {
         "template": {"metadata": {"annotations": {changes.RESTARTED_AT: "2026-01-05T06:30:15Z"}}}
     }

@@ -151,10 +151,13 @@ def test_workloads_read_as_the_in_process_port_reads_them(running: Callable[...,
         assert [(r.revision, r.image) for r in found.history] == [
             (r.revision, r.image) for r in want.history
         ]
-    # one list of deployments and one of replica sets served every service
+        assert [p.name for p in found.pods] == [p.name for p in want.pods]
+        assert found.restarted_at == want.restarted_at
+    # one list each of deployments, replica sets and pods served every service
     assert k.requests.seen == [
         f"GET /apis/apps/v1/namespaces/{NS}/deployments",
         f"GET /apis/apps/v1/namespaces/{NS}/replicasets",
+        f"GET /api/v1/namespaces/{NS}/pods",
     ]
 
 
@@ -502,3 +505,27 @@ def test_the_pipeline_runs_and_reverts_steps_through_the_adapter(
     assert [r.ok for r in undone] == [True, True], [r.detail for r in undone]
     after = k.kube.workload(CART)
     assert after.replicas == before.replicas and after.image == before.image
+
+
+def test_pipeline_restarts_and_deletes_pods_exactly_once_through_the_adapter(
+    running: Callable[..., Setup],
+) -> None:
+    k = running()
+    port: Cluster = k.kube
+    store, clock = MemoryStore(), ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    with k.server.lock:
+        k.server.simulation.cluster.restart_pod(FRONTEND, 0)
+    steps = [
+        Step("INC-15:1:0", ActionKind.DELETE_POD, FRONTEND, {}),
+        Step("INC-15:1:1", ActionKind.RESTART, FRONTEND, {}),
+    ]
+    first, restarted = (
+        run_step(s, incident_id="INC-15", cluster=port, store=store, clock=clock, dry_run=False)
+        for s in steps
+    )
+    assert first.ok and restarted.ok, (first.detail, restarted.detail)
+    assert restarted.after == {"restarted_at": "2026-03-02T09:00:00Z"}
+    # the same stamp again (a reconciled intent, say) is already there: nothing is sent
+    k.kube.restart(FRONTEND, at="2026-03-02T09:00:00Z")
+    assert [a for a, _ in k.mutations()] == ["delete_pod", "restart"]
+    assert k.kube.workload(FRONTEND).restarted_at == "2026-03-02T09:00:00Z"

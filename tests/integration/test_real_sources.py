@@ -67,6 +67,14 @@ class LockedKube:
         with self._server.lock:
             self._kube.rollback(service, to_revision, dry_run=dry_run)
 
+    def restart(self, service: ServiceRef, *, at: str, dry_run: bool = False) -> None:
+        with self._server.lock:
+            self._kube.restart(service, at=at, dry_run=dry_run)
+
+    def delete_pod(self, service: ServiceRef, pod: str, *, dry_run: bool = False) -> str:
+        with self._server.lock:
+            return self._kube.delete_pod(service, pod, dry_run=dry_run)
+
 
 @dataclass
 class Cell:

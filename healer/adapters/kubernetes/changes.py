@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes.client import V1ConfigMap, V1Deployment, V1ReplicaSet
 
 from healer.adapters.kubernetes.reading import (
+    RESTARTED_AT,
     REVISION,
     PodState,
     primary,
@@ -26,7 +27,6 @@ from healer.errors import ActionFailed
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 # `kubectl rollout undo` keeps these on the Deployment rather than copying the old
 # ReplicaSet's: they describe the Deployment itself, not the template being restored.
@@ -75,9 +75,15 @@ def set_env(
     return Patch(body, STRATEGIC)
 
 
-def restart(deployment: V1Deployment, at: datetime, annotations: Mapping[str, str]) -> Patch:
-    """`kubectl rollout restart`: a new template annotation, so every pod is replaced."""
-    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # RFC 3339, as kubectl writes
+def stamp(at: datetime) -> str:
+    """RFC 3339 in UTC, as kubectl writes restartedAt."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def restart(deployment: V1Deployment, stamp: str, annotations: Mapping[str, str]) -> Patch:
+    """`kubectl rollout restart`: a new template annotation, so every pod is replaced.
+
+    The same `stamp` sent twice asks for one restart: the template is then unchanged."""
     template = {"metadata": {"annotations": {RESTARTED_AT: stamp}}}
     body = _deployment_meta(deployment, annotations) | {"spec": {"template": template}}
     return Patch(body, STRATEGIC)

@@ -51,7 +51,8 @@ class KubeCluster(KubeApi):
 
     def workload(self, service: ServiceRef) -> Workload:
         deployment = self.deployment(service)
-        return reading.workload_of(deployment, self.reads.replicasets(service.namespace))
+        ns = service.namespace
+        return reading.workload_of(deployment, self.reads.replicasets(ns), self.reads.pods(ns))
 
     def deployment(self, service: ServiceRef) -> V1Deployment:
         """The Deployment as listed this poll (one list request serves the namespace)."""
@@ -127,9 +128,12 @@ class KubeCluster(KubeApi):
 
     # --- further changes, for playbooks beyond the port ---
 
-    def restart(self, service: ServiceRef, *, dry_run: bool = False) -> None:
-        """`kubectl rollout restart`: every pod replaced, as the rollout strategy allows."""
-        self._change(service, self._restarting(service), dry_run=dry_run)
+    def restart(self, service: ServiceRef, *, at: str | None = None, dry_run: bool = False) -> None:
+        """`kubectl rollout restart`: every pod replaced, as the rollout strategy allows.
+
+        `at` is the restartedAt stamp (default now); a restart already stamped `at` is
+        not sent again."""
+        self._change(service, self._restarting(service, at), dry_run=dry_run)
 
     def set_config(
         self,
@@ -148,7 +152,7 @@ class KubeCluster(KubeApi):
         edit = self._config_edit(service, configmap, key, value)
         for rehearsal in (True,) if dry_run else (True, False):
             self._change(service, edit, dry_run=rehearsal)
-            self._change(service, self._restarting(service), dry_run=rehearsal)
+            self._change(service, self._restarting(service, None), dry_run=rehearsal)
 
     def delete_pod(
         self, service: ServiceRef, pod: str | None = None, *, dry_run: bool = False
@@ -178,12 +182,16 @@ class KubeCluster(KubeApi):
         change = self._change(service, prepare, dry_run=dry_run)
         return change.subject if change else ""
 
-    def _restarting(self, service: ServiceRef) -> Prepare:
+    def _restarting(self, service: ServiceRef, at: str | None) -> Prepare:
         what = "restarted every pod (rollout restart)"
+        stamp = at or changes.stamp(self.clock.now())
 
-        def prepare(deployment: V1Deployment) -> Change:
+        def prepare(deployment: V1Deployment) -> Change | None:
             _not_paused(deployment, "restart")
-            patch = changes.restart(deployment, self.clock.now(), self._annotations(what))
+            if reading.restarted_at(deployment) == stamp:
+                log.info("%s: already restarted at %s; not again", service, stamp)
+                return None
+            patch = changes.restart(deployment, stamp, self._annotations(what))
             send = self._deployment_patcher(service, patch)
             return Change(send, what, "HealerRestarted", ref(deployment))
 

@@ -24,10 +24,11 @@ from kubernetes.client import (
     V1ReplicaSet,
 )
 
-from healer.domain.model import Rollout, ServiceRef, Workload
+from healer.domain.model import Pod, Rollout, ServiceRef, Workload
 from healer.errors import ActionFailed
 
 REVISION = "deployment.kubernetes.io/revision"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 HASH_LABEL = "pod-template-hash"  # added by the controller to each ReplicaSet's template
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -143,8 +144,10 @@ def containers(deployment: V1Deployment) -> list[Container]:
     return [container_of(c) for c in _containers(deployment)]
 
 
-def workload_of(deployment: V1Deployment, replicasets: Iterable[V1ReplicaSet]) -> Workload:
-    """The port's view: desired replicas, revision, primary image and env, history."""
+def workload_of(
+    deployment: V1Deployment, replicasets: Iterable[V1ReplicaSet], pods: Iterable[V1Pod] = ()
+) -> Workload:
+    """The port's view: desired replicas, revision, primary image and env, history, pods."""
     mine = owned(deployment, replicasets)
     main = container_of(primary(deployment))
     name = _name(deployment)
@@ -159,7 +162,20 @@ def workload_of(deployment: V1Deployment, replicasets: Iterable[V1ReplicaSet]) -
         image=main.image,
         env=main.env,
         history=history,
+        restarted_at=restarted_at(deployment),
+        pods=tuple(_pod(pod_state(p)) for p in pods_of(mine, pods)),
     )
+
+
+def restarted_at(deployment: V1Deployment) -> str | None:
+    """The template's restartedAt stamp: the last `kubectl rollout restart`, if any."""
+    spec = deployment.spec
+    meta = spec.template.metadata if spec and spec.template else None
+    return ((meta.annotations if meta else None) or {}).get(RESTARTED_AT)
+
+
+def _pod(state: PodState) -> Pod:
+    return Pod(state.name, state.ready, state.restarts, state.oom_killed)
 
 
 def service_of(deployment: V1Deployment) -> ServiceRef:
