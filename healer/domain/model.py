@@ -44,6 +44,13 @@ class Signal(StrEnum):
     POOL_PENDING = "pool_pending"  # requests waiting for a connection
     POOL_TIMEOUTS = "pool_timeouts"  # connection acquisitions timed out, per second
     REPLICAS = "replicas"  # ready replicas
+    MEMORY_UTILISATION = "memory_utilisation"  # the fullest container's working set / limit
+    RESTARTS = "restarts"  # container restarts over the last RESTARTS_WINDOW, all pods
+    OOM_KILLED = "oom_killed"  # containers whose last termination was an OOM kill
+
+
+# A restart is a rare event: a rate window of a minute or two would miss most of them.
+RESTARTS_WINDOW_S = 900
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,8 @@ class Cause(StrEnum):
     BAD_DEPLOY = "bad_deploy"
     SLOW_DEPENDENCY = "slow_dependency"
     DEPENDENCY_ERRORS = "dependency_errors"
+    TRAFFIC_SURGE = "traffic_surge"
+    MEMORY_LEAK = "memory_leak"
     UNKNOWN = "unknown"
 
 

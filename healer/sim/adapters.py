@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from healer.domain.model import (
+    RESTARTS_WINDOW_S,
     DatabaseStats,
     LogBatch,
     LogRecord,
@@ -64,6 +65,8 @@ class SimMetrics(_Outage):
         for signal, query in self._queries():
             self.queries += 1
             signals[signal] = query(w)
+        self.queries += 1
+        signals[Signal.RESTARTS] = self._restarts(at.timestamp())
         services: dict[ServiceRef, dict[Signal, float]] = {}
         for ref, name in self._names.items():
             values = {s: v[name] for s, v in signals.items() if name in v}
@@ -87,7 +90,7 @@ class SimMetrics(_Outage):
         while at <= end:
             found.append(self.snapshot(at))
             at += step
-        self.queries = before + len(self._queries()) + 1
+        self.queries = before + len(self._queries()) + 2
         return found
 
     def _queries(self) -> list[tuple[Signal, _Query]]:
@@ -102,7 +105,13 @@ class SimMetrics(_Outage):
             (Signal.POOL_PENDING, self._pool_gauge(t.POOL_PENDING)),
             (Signal.POOL_TIMEOUTS, self._pool_timeouts),
             (Signal.REPLICAS, _replicas),
+            (Signal.MEMORY_UTILISATION, _memory),
+            (Signal.OOM_KILLED, _oom_killed),
         ]
+
+    def _restarts(self, at: float) -> dict[str, float]:
+        """`sum by (service) (increase(kube_pod_container_status_restarts_total[15m]))`."""
+        return promql.gauge_increase(self.cluster.scrapes, t.RESTARTS, at - RESTARTS_WINDOW_S, at)
 
     def _pool_gauge(self, slot: int) -> _Query:
         def query(w: promql.Window) -> dict[str, float]:
@@ -150,6 +159,24 @@ def _throttling(w: promql.Window) -> dict[str, float]:
         if periods > 0:
             out[service] = throttled / periods
     return out
+
+
+def _memory(w: promql.Window) -> dict[str, float]:
+    """The fullest container's working set over its limit: the one the kernel kills first."""
+    out = {}
+    for service, pods in w.latest.items():
+        shares = [
+            p.gauges[t.MEMORY_USED] / p.gauges[t.MEMORY_LIMIT]
+            for p in pods
+            if p.gauges[t.MEMORY_LIMIT] > 0
+        ]
+        if shares:
+            out[service] = max(shares)
+    return out
+
+
+def _oom_killed(w: promql.Window) -> dict[str, float]:
+    return promql.gauge_sum(w, t.OOM_KILLED)
 
 
 def _replicas(w: promql.Window) -> dict[str, float]:

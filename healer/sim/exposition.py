@@ -1,9 +1,10 @@
 """The simulated cluster in Prometheus text exposition format 0.0.4, for a real Prometheus.
 
 Names and labels are those of docs/metrics.md: per pod the OpenTelemetry HTTP server
-histogram per status code, cAdvisor CPU counters, kube-state-metrics limits and available
-replicas, the connection pool (HikariCP or OpenTelemetry, by driver); postgres_exporter per
-database server; Tempo's service graph per call edge. Everything is read from the
+histogram per status code, cAdvisor CPU counters and memory working set, kube-state-metrics
+limits, restarts, last termination reasons and available replicas, the connection pool
+(HikariCP or OpenTelemetry, by driver); postgres_exporter per database server; Tempo's
+service graph per call edge. Everything is read from the
 cluster's latest scrape, so a missed scrape leaves its service out here too.
 """
 
@@ -33,7 +34,16 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "container_cpu_usage_seconds_total": ("counter", "Cumulative cpu time consumed in seconds."),
     "container_cpu_cfs_periods_total": ("counter", "Number of elapsed enforcement periods."),
     "container_cpu_cfs_throttled_periods_total": ("counter", "Number of throttled periods."),
+    "container_memory_working_set_bytes": ("gauge", "Current working set in bytes."),
     "kube_pod_container_resource_limits": ("gauge", "The limit of a resource for a container."),
+    "kube_pod_container_status_restarts_total": (
+        "counter",
+        "The number of container restarts per container.",
+    ),
+    "kube_pod_container_status_last_terminated_reason": (
+        "gauge",
+        "Describes the last reason the container was in terminated state.",
+    ),
     "kube_deployment_status_replicas_available": ("gauge", "Available replicas per deployment."),
     "hikaricp_connections_active": ("gauge", "Active connections"),
     "hikaricp_connections_max": ("gauge", "Max connections"),
@@ -248,8 +258,20 @@ def _cpu(out: _Text, present: Present) -> None:
             out.add("container_cpu_cfs_throttled_periods_total", labels, counters[t.CPU_THROTTLED])
             limit = {**labels, "resource": "cpu", "unit": "core"}
             out.add("kube_pod_container_resource_limits", limit, sample.gauges[t.CPU_LIMIT])
+            _memory(out, labels, sample)
         deployment = {"namespace": spec.namespace, "service": spec.name, "deployment": spec.name}
         out.add("kube_deployment_status_replicas_available", deployment, len(samples))
+
+
+def _memory(out: _Text, labels: Labels, sample: PodSample) -> None:
+    gauges = sample.gauges
+    out.add("container_memory_working_set_bytes", labels, gauges[t.MEMORY_USED])
+    limit = {**labels, "resource": "memory", "unit": "byte"}
+    out.add("kube_pod_container_resource_limits", limit, gauges[t.MEMORY_LIMIT])
+    out.add("kube_pod_container_status_restarts_total", labels, gauges[t.RESTARTS])
+    if gauges[t.OOM_KILLED]:  # why: kube-state-metrics has no series before a first termination
+        reason = {**labels, "reason": "OOMKilled"}
+        out.add("kube_pod_container_status_last_terminated_reason", reason, 1.0)
 
 
 def _pools(out: _Text, present: Present) -> None:

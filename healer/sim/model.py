@@ -24,7 +24,16 @@ from healer.sim.logs import LogContext, LogTick, count_lines
 from healer.sim.physics import Callee, Conditions, ServiceTick, serve
 from healer.sim.queueing import z_score
 from healer.sim.scenario import FaultSpec, Scenario
-from healer.sim.telemetry import Draws, PodSample, Scrape, ScrapeLog, gauges, memory, record
+from healer.sim.telemetry import (
+    Draws,
+    PodSample,
+    Scrape,
+    ScrapeLog,
+    gauges,
+    memory,
+    record,
+    restarts,
+)
 from healer.sim.traffic import EntryTraffic
 from healer.sim.workloads import Deployment
 
@@ -248,7 +257,11 @@ class SimCluster:
                 continue
             tick = results.get(name)
             out[name] = tuple(
-                PodSample(pod.name, tuple(pod.counters), self._gauges(dep, tick) + memory(dep, pod))
+                PodSample(
+                    pod.name,
+                    tuple(pod.counters),
+                    self._gauges(dep, tick) + memory(dep, pod) + restarts(pod),
+                )
                 for pod in dep.pods
             )
         return out

@@ -99,3 +99,27 @@ def histogram_quantile(q: float, counts: Sequence[float]) -> float | None:
 
 def gauge_sum(w: Window, slot: int) -> dict[str, float]:
     return {s: sum(p.gauges[slot] for p in pods) for s, pods in w.latest.items() if pods}
+
+
+def gauge_increase(log: ScrapeLog, slot: int, since: float, until: float) -> dict[str, float]:
+    """Per service, `sum by (service) (increase(counter[...]))` of a counter kept as a gauge
+    slot (one that never resets, like kube-state-metrics' restart count).
+
+    Each pod's increase runs from the first scrape of the range that has its service; a
+    pod that appeared later counts none (a new pod starts with no restarts).
+    """
+    scrapes = log.window(since, until)
+    if not scrapes:
+        return {}
+    first: dict[str, dict[str, float]] = {}
+    for scrape in scrapes:
+        for service, samples in scrape.services.items():
+            if service not in first:
+                first[service] = {p.pod: p.gauges[slot] for p in samples}
+        if len(first) == len(scrapes[-1].services):
+            break
+    out = {}
+    for service, samples in scrapes[-1].services.items():
+        start = first.get(service, {})
+        out[service] = sum(p.gauges[slot] - start.get(p.pod, p.gauges[slot]) for p in samples)
+    return out

@@ -29,6 +29,7 @@ BUCKET0 = CPU_SECONDS + 6
 COUNTERS = BUCKET0 + len(BUCKETS)
 # gauges
 POOL_USED, POOL_MAX, POOL_PENDING, CPU_LIMIT, MEMORY_USED, MEMORY_LIMIT = range(6)
+RESTARTS, OOM_KILLED = 6, 7  # kube-state-metrics: restarts_total, last terminated OOMKilled
 MIB = 1024.0 * 1024.0
 CFS_PERIOD_S = 0.1
 NOT_FOUND = 0.004  # 404s: harmless, and not 5xx
@@ -150,6 +151,15 @@ def gauges(tick: ServiceTick, pool_size: int, pods: int, rng: random.Random) -> 
 def memory(dep: Deployment, pod: Pod) -> tuple[float, float]:
     """One container's working set and memory limit, in bytes (cAdvisor's and the spec's)."""
     return (round(pod.memory_mb * MIB), dep.spec.memory_limit_mb * MIB)
+
+
+def restarts(pod: Pod) -> tuple[float, float]:
+    """One container's restart count and whether its last termination was an OOM kill.
+
+    The simulator restarts a container only the way an OOM kill does (see
+    `Deployment.restart_container`), so any restart leaves OOMKilled as the last reason.
+    """
+    return (float(pod.restarts), 1.0 if pod.restarts else 0.0)
 
 
 class ScrapeLog:

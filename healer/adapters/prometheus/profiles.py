@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from healer.domain.model import Signal
+from healer.domain.model import RESTARTS_WINDOW_S, Signal
 
 PLACEHOLDERS = frozenset({"selector", "window", "by"})
 
@@ -88,6 +88,16 @@ def _ratio(numerator: str, denominator: str) -> str:
     return f"{numerator} / {denominator}"
 
 
+def _memory_share() -> str:
+    # why max, not sum: the kernel kills the one container that reaches its own limit,
+    # so the fullest container is what matters; both sides are reduced to one series
+    # per container first, since cAdvisor briefly keeps a restarted container's old one.
+    per = "max by (namespace, pod, container)"
+    used = f"{per} (container_memory_working_set_bytes{{{_CONTAINER}$selector}})"
+    limit = f'{per} (kube_pod_container_resource_limits{{resource="memory",$selector}})'
+    return f"max by ($by) ({used} / on (namespace, pod, container) {limit})"
+
+
 # Istio reports each request twice (source and destination proxy); the destination's
 # report is the server's view. `!="source"` also keeps series exported without the label.
 _ISTIO = 'reporter!="source",'
@@ -161,6 +171,20 @@ BUILTIN: Mapping[str, Profile] = {
                 ),
                 Signal.REPLICAS: SeriesQuery(
                     _gauge("kube_deployment_status_replicas_available"), "deployment", "namespace"
+                ),
+                Signal.MEMORY_UTILISATION: SeriesQuery(_memory_share(), "container", "namespace"),
+                Signal.RESTARTS: SeriesQuery(
+                    f"sum by ($by) (increase(kube_pod_container_status_restarts_total"
+                    f"{{$selector}}[{RESTARTS_WINDOW_S}s]))",
+                    "container",
+                    "namespace",
+                ),
+                Signal.OOM_KILLED: SeriesQuery(
+                    _gauge(
+                        "kube_pod_container_status_last_terminated_reason", 'reason="OOMKilled",'
+                    ),
+                    "container",
+                    "namespace",
                 ),
             },
         ),
