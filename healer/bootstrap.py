@@ -16,7 +16,7 @@ from healer.adapters.drain import DrainMiner, PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
 from healer.adapters.kubernetes import KubeCluster
 from healer.adapters.kubernetes.connect import api_client
-from healer.adapters.leader import AlwaysLeader, LeaderElector, leadership
+from healer.adapters.leader import AlwaysLeader, LeaderElector, default_identity, leadership
 from healer.adapters.local import CommandLineApprover, LogNotifier
 from healer.adapters.prometheus import PrometheusMetrics
 from healer.adapters.store import SqlStore, default_store_url
@@ -232,7 +232,9 @@ def _logs(settings: Settings, simulation: Simulation | None) -> LogSource:
 def _cluster(settings: Settings, simulation: Simulation | None) -> Cluster:
     source = settings.sources.cluster
     if source.kind == "kubernetes":
-        return KubeCluster.from_settings(source.kubernetes, clock=SystemClock())
+        return KubeCluster.from_settings(
+            source.kubernetes, clock=SystemClock(), instance=replica_identity(settings)
+        )
     assert simulation is not None
     return simulation.kube
 
@@ -250,6 +252,11 @@ def seed_baselines(healer: Healer, span: timedelta) -> int:
     ready = healer.detector.seed(history)
     log.info("seeded %d baselines from %d past polls", ready, len(history))
     return ready
+
+
+def replica_identity(settings: Settings) -> str:
+    """This replica's name: in the Lease it holds and on the Events it posts."""
+    return settings.daemon.identity or default_identity()
 
 
 def leadership_for(settings: Settings) -> LeaderElector | AlwaysLeader:

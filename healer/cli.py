@@ -86,6 +86,9 @@ def _logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # why: these narrate every poll and request; the healer's own lines are what matter
+    for chatty in ("apscheduler", "elastic_transport", "alembic.runtime", "urllib3"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
 
 
 @app.command()

@@ -34,6 +34,7 @@ from healer.sim.kubeapi_kinds import seed_configmaps, stored_kinds
 from healer.sim.kubeapi_patch import apply_patch, decode, decode_object
 from healer.sim.kubeapi_pods import Pods
 from healer.sim.kubeapi_select import select
+from healer.sim.kubeapi_stall import StallPlan, Stalls
 from healer.sim.kubeapi_store import Shelf
 from healer.sim.kubeapi_workloads import Apps, Deployments, ReplicaSets, Scales
 from healer.sim.serve import Request, Response
@@ -53,6 +54,7 @@ class KubeApi:
     def __init__(self, server: SimServer, deny: Collection[Rule] = ()) -> None:
         self.server = server
         self.deny: set[Rule] = set(deny)
+        self.stalls = Stalls()
         self.book = Book()
         cluster = server.simulation.cluster
         self.shelf = Shelf(self.book.versions, lambda: cluster.now)
@@ -83,6 +85,8 @@ class KubeApi:
         self._discovery(router.add)
         router.add("GET", "/-/kube/deny", lambda _: self._deny_list())
         router.add("PUT", "/-/kube/deny", self._set_deny)
+        router.add("GET", "/-/kube/stall", lambda _: _json(self.stalls.state()))
+        router.add("PUT", "/-/kube/stall", self._set_stall)
         for method in METHODS:  # why: last, so that only paths nothing else serves reach it
             router.add(method, r"/apis?(/.*)?", _unknown)
 
@@ -112,6 +116,11 @@ class KubeApi:
     def handle(self, resource: Resource, verb: str, request: Request) -> Response:
         namespace = request.params.get("namespace")
         name = request.params.get("name", "")
+        dry = bool(request.query.get("dryRun"))
+        stall = self.stalls.take(resource.kind.rbac, verb, dry_run=dry)
+        if stall is not None and not stall.apply:
+            self.stalls.hold(stall.seconds)
+            return ApiError(504, "Timeout", "the request timed out before it was served").response()
         try:
             with self.server.lock:
                 self._observe()
@@ -124,6 +133,8 @@ class KubeApi:
             return ApiError(503, "ServiceUnavailable", str(exc)).response()
         except ActionFailed as exc:  # why: the simulation refused what validation let through
             return ApiError(422, "Invalid", str(exc)).response()
+        if stall is not None:
+            self.stalls.hold(stall.seconds)  # why: made, but the answer is late (see Stalls)
         return _json(body, status)
 
     def _observe(self) -> None:
@@ -188,6 +199,17 @@ class KubeApi:
         with self.server.lock:
             self.deny = {(r[0], r[1]) for r in rules}
         return self._deny_list()
+
+    def _set_stall(self, request: Request) -> Response:
+        body = decode(request.body)
+        keys = {"writes", "seconds", "apply"}
+        if not isinstance(body, dict) or not set(body) <= keys:
+            return bad_request(f"expected an object with keys {sorted(keys)}").response()
+        writes, seconds = body.get("writes", 1), body.get("seconds", 30.0)
+        if not isinstance(writes, int) or not isinstance(seconds, int | float):
+            return bad_request("writes must be an integer and seconds a number").response()
+        self.stalls.set(StallPlan(writes, float(seconds), bool(body.get("apply", True))))
+        return _json(self.stalls.state())
 
 
 def _verb(method: str, *, collection: bool) -> str:

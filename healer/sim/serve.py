@@ -23,6 +23,7 @@ from typing import Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 from healer.domain.model import LogRecord
+from healer.sim.adapters import Mutation
 from healer.sim.exposition import CONTENT_TYPE, Exposition
 from healer.sim.model import InjectedFault, SimCluster
 from healer.sim.scenario import SCENARIO_DIR, Scenario, load_scenario, scenario_by_name
@@ -276,6 +277,7 @@ class SimServer:
                     for name, dep in cluster.deployments.items()
                 },
                 "logs": {"shipped": self.shipped, "failures": self.ship_failures},
+                "changes": [_change(m) for m in self.simulation.kube.mutations],
             }
 
     # --- the clock ---
@@ -318,6 +320,23 @@ def _trim_truth(cluster: SimCluster) -> None:
     keep = int(cluster.scrapes.retention_s / cluster.tick_s) + 1
     if len(cluster.truth) > 2 * keep:
         del cluster.truth[:-keep]
+
+
+def _change(mutation: Mutation) -> dict[str, object]:
+    """A change made to the cluster through its API (or in-process port)."""
+    return {
+        "at": mutation.at.isoformat(),
+        "action": mutation.action,
+        "namespace": mutation.service.namespace,
+        "service": mutation.service.name,
+        "args": {
+            k: v if isinstance(v, int | float | str) else str(v) for k, v in mutation.args.items()
+        },
+    }
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, int | float | str) or value is None else str(value)
 
 
 def _fault(fault: InjectedFault) -> dict[str, object]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -791,3 +792,50 @@ def test_discovery_serves_the_dynamic_client(running: Callable[..., Cluster]) ->
     assert len(deployments.get(namespace=NS).items) == len(k.state()["services"])
     leases = dynamic.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
     assert set(leases.verbs) == {"create", "delete", "get", "list", "patch", "update"}
+
+
+def put_stall(k: Cluster, **plan: object) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{k.server.url}/-/kube/stall", json.dumps(plan).encode(), method="PUT"
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+    return found
+
+
+@pytest.mark.parametrize("apply", [True, False])
+def test_a_stalled_write_is_made_or_lost_while_the_client_waits(
+    running: Callable[..., Cluster], apply: bool
+) -> None:
+    k = running()
+    before = k.service("cartservice")["replicas"]
+    assert put_stall(k, writes=1, seconds=30, apply=apply)["writes"] == 1
+    k.apps.patch_namespaced_deployment_scale(  # a dry run is never held
+        "cartservice", NS, {"spec": {"replicas": before + 2}}, dry_run="All"
+    )
+    outcome: list[object] = []
+
+    def scale() -> None:
+        try:
+            outcome.append(
+                k.apps.patch_namespaced_deployment_scale(
+                    "cartservice", NS, {"spec": {"replicas": before + 2}}
+                )
+            )
+        except ApiException as exc:
+            outcome.append(exc.status)
+
+    worker = threading.Thread(target=scale)
+    worker.start()
+    wait_for(lambda: k.api.stalls.state()["holding"] == 1)
+    changes = k.state()["changes"]
+    assert outcome == [], "the answer is held"
+    assert len(changes) == (1 if apply else 0)
+    k.api.stalls.release()
+    worker.join(5)
+    assert k.service("cartservice")["replicas"] == (before + 2 if apply else before)
+    if apply:
+        assert changes[0]["action"] == "scale" and changes[0]["args"] == {"replicas": before + 2}
+        assert getattr(outcome[0], "kind", None) == "Scale"
+    else:
+        assert outcome == [504]

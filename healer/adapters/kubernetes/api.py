@@ -77,12 +77,14 @@ class KubeApi:
         clock: Clock,
         max_age: timedelta = timedelta(seconds=2),
         conflict_retries: int = 3,
+        instance: str = "",
     ) -> None:
         self.apps = AppsV1Api(api)
         self.core = CoreV1Api(api)
         self.settings = settings
         self.clock = clock
         self.conflict_retries = conflict_retries
+        self.instance = instance  # this replica, named on its Events (reportingInstance)
         self.reads = NamespaceReads(
             self.apps, self.core, clock=clock, timeout=settings.timeout, max_age=max_age
         )
@@ -187,8 +189,9 @@ class KubeApi:
             reason=change.reason,
             message=_message(change.what),
             type="Normal",
-            source=V1EventSource(component=self.settings.field_manager),
+            source=V1EventSource(component=self.settings.field_manager, host=self.instance or None),
             reporting_component=self.settings.field_manager,
+            reporting_instance=self.instance or None,
             first_timestamp=now,
             last_timestamp=now,
             count=1,

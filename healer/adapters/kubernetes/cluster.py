@@ -43,9 +43,13 @@ class KubeCluster(KubeApi):
     """
 
     @classmethod
-    def from_settings(cls, settings: KubernetesSettings, *, clock: Clock) -> KubeCluster:
-        """A cluster reached as `settings` say; nothing is requested until first used."""
-        return cls(api_client(settings), settings, clock=clock)
+    def from_settings(
+        cls, settings: KubernetesSettings, *, clock: Clock, instance: str = ""
+    ) -> KubeCluster:
+        """A cluster reached as `settings` say; nothing is requested until first used.
+
+        `instance` names this replica on the Events it posts."""
+        return cls(api_client(settings), settings, clock=clock, instance=instance)
 
     # --- reads ---
 
