@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from healer.detect.detector import Observation, TemplateCount
 from healer.detect.logclass import LogClass
 from healer.domain.model import (
+    RESTARTS_WINDOW_S,
     AnomalyKind,
     Cause,
     Diagnosis,
@@ -23,6 +24,7 @@ from healer.domain.model import (
     Hypothesis,
     Incident,
     MetricsSnapshot,
+    Rollout,
     ServiceRef,
     Signal,
     Topology,
@@ -30,7 +32,14 @@ from healer.domain.model import (
 )
 
 DEPLOY_LOOKBACK = timedelta(minutes=20)  # a rollout this long before the symptoms is a suspect
+# A leak shows only once memory fills up, which takes minutes to hours after the rollout.
+LEAK_LOOKBACK = timedelta(hours=3)
 CPU_HOT = 0.85
+# Behind an entry, CPU this busy on several services at once is load arriving: queues
+# grow well before a service is saturated, and usual load keeps them near half this.
+SURGE_HOT = 0.75
+MEMORY_HIGH = 0.8  # the fullest container's working set / limit that counts as climbing
+OVERBOOKED = 0.5  # a service whose pools alone could hold this share of its database
 ROOT_BONUS = 1.0
 VICTIM_PENALTY = -1.5
 
@@ -55,10 +64,17 @@ def candidates(incident: Incident, topology: Topology) -> set[ServiceRef]:
 def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
     onset = min((a.since for a in incident.anomalies), default=now)
     anomalous = {a.service for a in facts.observation.anomalies} | incident.services
+    services = candidates(incident, facts.topology)
+    loaded = {
+        hot: entry
+        for entry in sorted(services)
+        for hot in _surge_load(entry, facts, anomalous, onset)
+        if hot != entry
+    }
     ranked = sorted(
         (
-            _hypothesis(s, facts=facts, anomalous=anomalous, onset=onset)
-            for s in candidates(incident, facts.topology)
+            _hypothesis(s, facts=facts, anomalous=anomalous, onset=onset, loaded=loaded)
+            for s in services
         ),
         key=lambda h: (-h.score, h.service),
     )
@@ -66,9 +82,16 @@ def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
 
 
 def _hypothesis(
-    service: ServiceRef, *, facts: Facts, anomalous: set[ServiceRef], onset: datetime
+    service: ServiceRef,
+    *,
+    facts: Facts,
+    anomalous: set[ServiceRef],
+    onset: datetime,
+    loaded: Mapping[ServiceRef, ServiceRef],
 ) -> Hypothesis:
     by_cause: dict[Cause, list[Evidence]] = {
+        Cause.MEMORY_LEAK: _memory(service, facts, onset),
+        Cause.TRAFFIC_SURGE: surge(service, facts, anomalous, onset),
         Cause.CPU_SATURATION: _cpu(service, facts.snapshot),
         Cause.POOL_EXHAUSTION: _pool(service, facts),
         Cause.DB_MAX_CONNECTIONS: _database(service, facts),
@@ -77,7 +100,17 @@ def _hypothesis(
     cause, local = max(by_cause.items(), key=lambda item: _weight(item[1]))
     if _weight(local) < 1.0:
         cause, local = _unexplained(service, facts)
-    position = _position(service, facts, anomalous)
+    # why: for a surge the callees' saturation is the consequence, not a better culprit
+    position = [] if cause is Cause.TRAFFIC_SURGE else _position(service, facts, anomalous)
+    if cause in (Cause.CPU_SATURATION, Cause.SLOW_DEPENDENCY) and service in loaded:
+        position.append(
+            Evidence(
+                "topology",
+                f"busy together with other services behind {loaded[service].name}: "
+                "the load changed, not this service",
+                VICTIM_PENALTY,
+            )
+        )
     symptoms = _symptoms(service, facts.observation)
     evidence = tuple(local + position + symptoms)
     return Hypothesis(service, cause, round(_weight(list(evidence)), 3), evidence)
@@ -140,16 +173,149 @@ def _database(service: ServiceRef, facts: Facts) -> list[Evidence]:
             stats.connections,
             stats.max_connections,
         ),
+        *_overbooked(service, facts.snapshot, stats.max_connections, name or ""),
         *logs,
     ]
 
 
-def _deploy(service: ServiceRef, facts: Facts, onset: datetime) -> list[Evidence]:
-    workload = facts.workloads.get(service)
+def _overbooked(
+    service: ServiceRef, snapshot: MetricsSnapshot, limit: float, name: str
+) -> list[Evidence]:
+    """Its own pools claim much of the database, and requests wait with pools not full:
+    the connections are refused by the database, not missing from a small pool."""
+    size = snapshot.value(service, Signal.POOL_MAX) or 0.0
+    used = snapshot.value(service, Signal.POOL_USED) or 0.0
+    waiting = (snapshot.value(service, Signal.POOL_PENDING) or 0.0) > 0.5 or (
+        snapshot.value(service, Signal.POOL_TIMEOUTS) or 0.0
+    ) > 0.01
+    found = []
+    if size >= OVERBOOKED * limit:
+        replicas = snapshot.value(service, Signal.REPLICAS)
+        pods = f" over {replicas:.0f} replicas" if replicas else ""
+        found.append(
+            Evidence(
+                "metrics",
+                f"its pools{pods} may open {size:.0f} connections; {name} accepts {limit:.0f}",
+                2.0,
+                size,
+                limit,
+            )
+        )
+    if waiting and size and used / size < 0.9:
+        found.append(
+            Evidence("metrics", f"requests wait with only {used:.0f} of {size:.0f} pooled", 1.0)
+        )
+    return found
+
+
+def _memory(service: ServiceRef, facts: Facts, onset: datetime) -> list[Evidence]:
+    """Containers filling their memory limit and killed for it, again and again."""
+    snap = facts.snapshot
+    share = snap.value(service, Signal.MEMORY_UTILISATION) or 0.0
+    restarts = snap.value(service, Signal.RESTARTS) or 0.0
+    oom = snap.value(service, Signal.OOM_KILLED) or 0.0
+    # why both: one restart is routine (a liveness probe, a node drain); a leak kills
+    # repeatedly, or kills while the other containers are already close to the limit
+    killed = oom >= 1 and restarts >= 1 and (restarts >= 2 or share >= MEMORY_HIGH)
+    found = []
+    if killed:
+        found.append(
+            Evidence(
+                "metrics",
+                f"{restarts:.0f} container restarts in the last "
+                f"{RESTARTS_WINDOW_S // 60} min, {oom:.0f} containers last killed "
+                "for running out of memory",
+                2.0,
+                restarts,
+            )
+        )
+    if share >= MEMORY_HIGH and (killed or share >= 0.95):
+        found.append(
+            Evidence("metrics", f"fullest container at {share:.0%} of its memory limit", 1.0, share)
+        )
+    rollout = began_with_rollout(facts.workloads.get(service), onset, LEAK_LOOKBACK)
+    if found and rollout is not None:
+        found.append(
+            Evidence(
+                "cluster",
+                f"revision {rollout.revision} ({rollout.image}) rolled out "
+                f"{(onset - rollout.at).total_seconds() / 60:.0f} min before the first "
+                "symptom: the leak likely shipped with it",
+                1.0,
+            )
+        )
+    return found
+
+
+def began_with_rollout(
+    workload: Workload | None, onset: datetime, lookback: timedelta = DEPLOY_LOOKBACK
+) -> Rollout | None:
+    """The workload's latest rollout, if it happened shortly before the symptoms began."""
     if workload is None or len(workload.history) < 2:
-        return []
+        return None
     latest = max(workload.history, key=lambda r: r.revision)
-    if not onset - DEPLOY_LOOKBACK <= latest.at <= onset + timedelta(minutes=5):
+    if latest.revision != workload.revision:
+        return None  # why: already rolled back; the suspect no longer runs
+    if not onset - lookback <= latest.at <= onset + timedelta(minutes=5):
+        return None
+    return latest
+
+
+def surge(
+    service: ServiceRef, facts: Facts, anomalous: set[ServiceRef], onset: datetime
+) -> list[Evidence]:
+    """More load arrives at an entry service than what lies behind it can serve.
+
+    Several services reached through it saturate at once with no rollout among them:
+    no single service got slower, so the common cause is the traffic coming in.
+    """
+    hot = sorted(s.name for s in _surge_load(service, facts, anomalous, onset))
+    if not hot:
+        return []
+    rate = facts.snapshot.value(service, Signal.REQUEST_RATE)
+    arriving = f" while it serves {rate:.0f} req/s" if rate is not None else ""
+    return [
+        Evidence(
+            "metrics",
+            f"{len(hot)} services behind it run their CPU hot (≥{SURGE_HOT:.0%} of the limit) "
+            f"at once ({', '.join(hot)})"
+            f"{arriving}, none after a rollout: more load is arriving",
+            1.0 + 1.5 * (len(hot) - 1),
+        )
+    ]
+
+
+def _surge_load(
+    entry: ServiceRef, facts: Facts, anomalous: set[ServiceRef], onset: datetime
+) -> list[ServiceRef]:
+    """The services saturated behind an entry service with no rollout of their own,
+    when there are at least two of them; else none."""
+    if facts.topology.callers(entry):
+        return []  # why: a surge enters where outside traffic does
+    behind = (_reachable(entry, facts.topology) & anomalous) | {entry}
+    hot = [
+        s
+        for s in sorted(behind)
+        if (facts.snapshot.value(s, Signal.CPU_UTILISATION) or 0.0) >= SURGE_HOT
+        and began_with_rollout(facts.workloads.get(s), onset) is None
+    ]
+    return hot if len(hot) >= 2 else []
+
+
+def _reachable(service: ServiceRef, topology: Topology) -> set[ServiceRef]:
+    seen: set[ServiceRef] = set()
+    stack = [service]
+    while stack:
+        for callee in topology.callees(stack.pop()):
+            if callee not in seen:
+                seen.add(callee)
+                stack.append(callee)
+    return seen
+
+
+def _deploy(service: ServiceRef, facts: Facts, onset: datetime) -> list[Evidence]:
+    latest = began_with_rollout(facts.workloads.get(service), onset)
+    if latest is None:
         return []
     lead = (onset - latest.at).total_seconds() / 60
     found = [

@@ -13,23 +13,36 @@ from collections.abc import Mapping, Sequence
 
 from healer.domain.model import (
     Cause,
+    DatabaseStats,
     Diagnosis,
     Incident,
     MetricsSnapshot,
     Plan,
+    ServiceRef,
     Signal,
     Workload,
 )
 from healer.domain.playbook import ParamValue, Playbook
+from healer.pipeline.diagnosis import DEPLOY_LOOKBACK, LEAK_LOOKBACK, began_with_rollout
 from healer.ports import Planner
 
 # What an engineer reaches for first, per cause. Playbooks not listed come after.
 PREFERENCE: Mapping[Cause, tuple[str, ...]] = {
     Cause.CPU_SATURATION: ("scale",),
+    Cause.TRAFFIC_SURGE: ("scale",),
     Cause.POOL_EXHAUSTION: ("tune_pool", "scale"),
+    Cause.DB_MAX_CONNECTIONS: ("tune_pool",),
     Cause.BAD_DEPLOY: ("rollback",),
+    # why rollback first: a restart only resets the leak's clock; when the leaking
+    # version shipped just before, going back cures it (rollback sizes itself out otherwise)
+    Cause.MEMORY_LEAK: ("rollback", "restart"),
     Cause.SLOW_DEPENDENCY: ("scale",),
+    Cause.DEPENDENCY_ERRORS: ("rollback",),
 }
+# Causes a rollback fixes whatever the history says; for the others, only a rollout
+# shortly before the symptoms makes the previous revision the cure.
+ROLLBACK_ANYWAY = frozenset({Cause.BAD_DEPLOY})
+DB_HEADROOM = 0.15  # lowering a pool for db_max_connections leaves this share of the database free
 TARGET_CPU = 0.6  # scale so that CPU use lands here
 TARGET_POOL = 0.7  # size the pool so that demand fills this share of it
 MAX_POOL_STEP = 4  # never grow a pool more than this many times in one change
@@ -93,12 +106,12 @@ class RulePlanner:
         snapshot: MetricsSnapshot,
     ) -> Plan | None:
         for playbook in candidates:
-            sized = _size(playbook, diagnosis, workload, snapshot)
+            sized = _size(playbook, incident, diagnosis, workload, snapshot)
             if sized is not None:
                 params, why = sized
                 return Plan(
                     playbook=playbook.name,
-                    target=diagnosis.root,
+                    target=_target(playbook, diagnosis, snapshot),
                     params=playbook.complete(params),
                     risk=playbook.risk,
                     rationale=why,
@@ -107,16 +120,112 @@ class RulePlanner:
         return None
 
 
+Sized = tuple[dict[str, ParamValue], str] | None
+
+
 def _size(
-    playbook: Playbook, diagnosis: Diagnosis, workload: Workload, snapshot: MetricsSnapshot
-) -> tuple[dict[str, ParamValue], str] | None:
+    playbook: Playbook,
+    incident: Incident,
+    diagnosis: Diagnosis,
+    workload: Workload,
+    snapshot: MetricsSnapshot,
+) -> Sized:
+    if playbook.name == "scale" and diagnosis.cause is Cause.TRAFFIC_SURGE:
+        return _size_surge(playbook, diagnosis, snapshot)
     if playbook.name == "scale":
         return _size_scale(playbook, diagnosis, workload, snapshot)
+    if playbook.name == "tune_pool" and diagnosis.cause is Cause.DB_MAX_CONNECTIONS:
+        return _shrink_pool(playbook, workload, snapshot)
     if playbook.name == "tune_pool":
         return _size_pool(playbook, workload, snapshot)
     if playbook.name == "rollback":
+        if diagnosis.cause not in ROLLBACK_ANYWAY and not _began_with_rollout(
+            incident, diagnosis, workload
+        ):
+            return None
         return _size_rollback(playbook, workload)
+    if playbook.name == "restart":
+        return {}, f"fresh pods of {workload.image} start with the memory they need at rest"
     return None
+
+
+def _began_with_rollout(incident: Incident, diagnosis: Diagnosis, workload: Workload) -> bool:
+    onset = min((a.since for a in incident.anomalies), default=diagnosis.at)
+    lookback = LEAK_LOOKBACK if diagnosis.cause is Cause.MEMORY_LEAK else DEPLOY_LOOKBACK
+    return began_with_rollout(workload, onset, lookback) is not None
+
+
+def _target(playbook: Playbook, diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> ServiceRef:
+    """The root, except that a surge is absorbed where capacity runs out."""
+    if playbook.name == "scale" and diagnosis.cause is Cause.TRAFFIC_SURGE:
+        return _hottest(diagnosis, snapshot)[0]
+    return diagnosis.root
+
+
+def _hottest(diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> tuple[ServiceRef, float]:
+    services = diagnosis.affected | {h.service for h in diagnosis.ranked}
+    used = {s: snapshot.value(s, Signal.CPU_UTILISATION) or 0.0 for s in services}
+    return max(sorted(used.items()), key=lambda item: item[1])
+
+
+def _size_surge(playbook: Playbook, diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> Sized:
+    """Replicas for the most saturated service behind the entry, for a CPU target.
+
+    Capacity-aware on two sides: the playbook's and the policy's bounds cap the
+    replicas, and the policy refuses a scale-out that would leave its database short.
+    """
+    service, cpu = _hottest(diagnosis, snapshot)
+    replicas = snapshot.value(service, Signal.REPLICAS)
+    if cpu <= TARGET_CPU or not replicas:
+        return None
+    current = max(round(replicas), 1)
+    wanted = _clamp(playbook, "replicas", max(current + 1, math.ceil(current * cpu / TARGET_CPU)))
+    if wanted <= current:
+        return None
+    why = (
+        f"a surge saturates {service.name} (CPU at {cpu:.0%} of its limit); aiming for "
+        f"{TARGET_CPU:.0%}: {current} → {wanted} replicas"
+    )
+    return {"replicas": wanted}, why
+
+
+def _shrink_pool(playbook: Playbook, workload: Workload, snapshot: MetricsSnapshot) -> Sized:
+    """A smaller pool per replica, so that all replicas fit under the database's limit."""
+    env = _pool_env(playbook)
+    try:
+        current = int(workload.env[env])
+    except (KeyError, ValueError):
+        return None  # why: without the current size we cannot size a change safely
+    database = _fullest_database(snapshot)
+    if database is None:
+        return None
+    replicas = max(workload.replicas, 1)
+    # The same split as the policy's headroom check: what the target's pools do not
+    # hold belongs to other services.
+    others = max(database.connections - replicas * current, 0.0)
+    room = database.max_connections * (1 - DB_HEADROOM) - others
+    size = _clamp(playbook, "pool_size", math.floor(room / replicas))
+    if size >= current:
+        return None
+    why = (
+        f"{database.name} is at {database.connections:.0f} of {database.max_connections:.0f} "
+        f"connections and {replicas} replicas × {env}={current} want more: lowering it to {size}"
+    )
+    return {"pool_size": size, "env": env}, why
+
+
+def _fullest_database(snapshot: MetricsSnapshot) -> DatabaseStats | None:
+    full = [
+        d
+        for d in snapshot.databases.values()
+        if d.max_connections > 0 and d.connections / d.max_connections >= 0.95
+    ]
+    return max(full, key=lambda d: (d.connections / d.max_connections, d.name), default=None)
+
+
+def _pool_env(playbook: Playbook) -> str:
+    env_spec = playbook.param("env")
+    return str(env_spec.default) if env_spec and env_spec.default else "DB_POOL_SIZE"
 
 
 def _clamp(playbook: Playbook, name: str, value: int) -> int:
@@ -149,8 +258,7 @@ def _size_scale(
 def _size_pool(
     playbook: Playbook, workload: Workload, snapshot: MetricsSnapshot
 ) -> tuple[dict[str, ParamValue], str] | None:
-    env_spec = playbook.param("env")
-    env = str(env_spec.default) if env_spec and env_spec.default else "DB_POOL_SIZE"
+    env = _pool_env(playbook)
     try:
         current = int(workload.env[env])
     except (KeyError, ValueError):

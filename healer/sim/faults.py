@@ -48,12 +48,9 @@ RAMPED = frozenset(
 PERSISTENT = frozenset({POOL_EXHAUSTION, MEMORY_LEAK, DB_MAX_CONNECTIONS})
 SHIPPED = frozenset({BAD_DEPLOY, POOL_EXHAUSTION, MEMORY_LEAK})  # cured once not running
 # The diagnosis a perfect healer gives, where the healer has no cause of the fault's name:
-# a surge saturates CPU, injected latency looks like (and is) a slow dependency, and a
-# leak has no cause of its own yet
+# injected latency looks like (and is) a slow dependency to every one of its callers
 CAUSES = {
-    TRAFFIC_SURGE: Cause.CPU_SATURATION,
     LATENCY_INJECTION: Cause.SLOW_DEPENDENCY,
-    MEMORY_LEAK: Cause.UNKNOWN,
 }
 
 

@@ -67,7 +67,7 @@ def test_traffic_surge_doubles_the_entry_traffic_and_saturates() -> None:
     assert errors(sim, ref(sim, "frontend"), *FAULTY) > 0.05
     assert errors(sim, ref(sim, "frontend"), *HEALTHY) < 0.005
     (fault,) = sim.cluster.fault_onsets()
-    assert fault.cause == Cause.CPU_SATURATION  # what a perfect diagnosis would say
+    assert fault.cause == Cause.TRAFFIC_SURGE  # what a perfect diagnosis would say
 
 
 def scale_the_saturated(sim: Simulation) -> None:

@@ -23,10 +23,10 @@ def test_more_scenarios_load_with_their_kinds() -> None:
         assert expected.service == scenario.ref(scenario.faults[0].target), path.name
         causes.setdefault(scenario.faults[0].kind, set()).add(expected.cause)
     assert causes == {
-        "traffic_surge": {Cause.CPU_SATURATION},
+        "traffic_surge": {Cause.TRAFFIC_SURGE},
         "db_max_connections": {Cause.DB_MAX_CONNECTIONS},
         "dependency_errors": {Cause.DEPENDENCY_ERRORS},
-        "memory_leak": {Cause.UNKNOWN},
+        "memory_leak": {Cause.MEMORY_LEAK},
         "latency_injection": {Cause.SLOW_DEPENDENCY},
     }
 
