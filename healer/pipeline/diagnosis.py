@@ -39,7 +39,7 @@ CPU_HOT = 0.85
 # grow well before a service is saturated, and usual load keeps them near half this.
 SURGE_HOT = 0.75
 MEMORY_HIGH = 0.8  # the fullest container's working set / limit that counts as climbing
-OVERBOOKED = 0.5  # a service whose pools alone could hold this share of its database
+OVERBOOKED = 0.4  # a service whose pools alone could hold this share of its database
 ROOT_BONUS = 1.0
 VICTIM_PENALTY = -1.5
 
@@ -54,17 +54,32 @@ class Facts:
     workloads: Mapping[ServiceRef, Workload]
 
 
-def candidates(incident: Incident, topology: Topology) -> set[ServiceRef]:
+def candidates(
+    incident: Incident, topology: Topology, snapshot: MetricsSnapshot | None = None
+) -> set[ServiceRef]:
+    """The incident's services and their callees; with a snapshot, also every service
+    pooled on a database that is at its limit (the one crowding it out may look fine)."""
     found = set(incident.services)
     for service in incident.services:
         found |= topology.callees(service)
+    if snapshot is not None:
+        full = {topology.databases.get(s) for s in found} & _full_databases(snapshot)
+        found |= {s for s, name in topology.databases.items() if name in full}
     return found
+
+
+def _full_databases(snapshot: MetricsSnapshot) -> set[str]:
+    return {
+        name
+        for name, stats in snapshot.databases.items()
+        if stats.max_connections > 0 and stats.connections / stats.max_connections >= 0.95
+    }
 
 
 def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
     onset = min((a.since for a in incident.anomalies), default=now)
     anomalous = {a.service for a in facts.observation.anomalies} | incident.services
-    services = candidates(incident, facts.topology)
+    services = candidates(incident, facts.topology, facts.snapshot)
     loaded = {
         hot: entry
         for entry in sorted(services)

@@ -23,7 +23,12 @@ from healer.domain.model import (
     Workload,
 )
 from healer.domain.playbook import ParamValue, Playbook
-from healer.pipeline.diagnosis import DEPLOY_LOOKBACK, LEAK_LOOKBACK, began_with_rollout
+from healer.pipeline.diagnosis import (
+    DEPLOY_LOOKBACK,
+    LEAK_LOOKBACK,
+    OVERBOOKED,
+    began_with_rollout,
+)
 from healer.ports import Planner
 
 # What an engineer reaches for first, per cause. Playbooks not listed come after.
@@ -200,11 +205,14 @@ def _shrink_pool(playbook: Playbook, workload: Workload, snapshot: MetricsSnapsh
     if database is None:
         return None
     replicas = max(workload.replicas, 1)
+    if replicas * current < OVERBOOKED * database.max_connections:
+        return None  # why: its pools are not what fills the database; shrinking them starves it
     # The same split as the policy's headroom check: what the target's pools do not
-    # hold belongs to other services.
+    # hold belongs to other services. A full database refuses some of the target's
+    # connections, so that split overstates its share: halving at least makes up for it.
     others = max(database.connections - replicas * current, 0.0)
     room = database.max_connections * (1 - DB_HEADROOM) - others
-    size = _clamp(playbook, "pool_size", math.floor(room / replicas))
+    size = _clamp(playbook, "pool_size", min(math.floor(room / replicas), current // 2))
     if size >= current:
         return None
     why = (

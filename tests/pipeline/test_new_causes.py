@@ -19,6 +19,7 @@ from healer.pipeline.diagnosis import Facts, diagnose
 from healer.pipeline.planning import RulePlanner, plan
 
 from .test_stages import (
+    ADS,
     CATALOG,
     CHECKOUT,
     FRONT,
@@ -181,7 +182,7 @@ def test_db_max_connections_lowers_the_pool_to_fit_the_database() -> None:
     workload = Workload(CHECKOUT, 13, 4, "checkout:1", {"DB_POOL_SIZE": "10"})
     chosen = chosen_plan(d, found, workload, f.snapshot)
     assert chosen is not None and chosen.playbook == "tune_pool"
-    assert chosen.params["pool_size"] == 6  # 97 × 0.85 / 13
+    assert chosen.params["pool_size"] == 5  # at most half of 10, under 97 × 0.85 / 13
     assert 13 * int(chosen.params["pool_size"]) < 97
 
 
@@ -217,3 +218,22 @@ def test_a_slow_dependency_that_began_with_its_rollout_may_be_rolled_back() -> N
     # scale comes first for slowness; once it is tried, the recent rollout is next
     chosen = chosen_plan(d, found, workload, MetricsSnapshot(NOW, snapshot), ["scale"])
     assert chosen is not None and chosen.playbook == "rollback"
+
+
+def test_the_service_crowding_a_full_database_is_found_outside_the_incident() -> None:
+    found = [anomaly(ADS, AnomalyKind.ERRORS)]  # only a victim on the same database shows it
+    shared = Topology(TOPOLOGY.services, TOPOLOGY.edges, {CHECKOUT: ORDERS, ADS: ORDERS})
+    f = overbooked_facts(found)
+    victim = {Signal.POOL_USED: 2.0, Signal.POOL_MAX: 10.0, Signal.POOL_TIMEOUTS: 0.2}
+    snapshot = MetricsSnapshot(NOW, {**f.snapshot.services, ADS: victim}, f.snapshot.databases)
+    crowded = Facts(snapshot, f.observation, shared, {})
+    d = diagnose(incident_of(*found), facts=crowded, now=NOW)
+    assert (d.root, d.cause) == (CHECKOUT, Cause.DB_MAX_CONNECTIONS)
+
+
+def test_a_small_pool_on_a_full_database_is_not_shrunk() -> None:
+    found = [anomaly(CHECKOUT, AnomalyKind.ERRORS)]
+    f = overbooked_facts(found)
+    d = diagnose(incident_of(*found), facts=f, now=NOW)
+    workload = Workload(CHECKOUT, 2, 4, "checkout:1", {"DB_POOL_SIZE": "10"})  # 20 of 97
+    assert chosen_plan(d, found, workload, f.snapshot) is None
