@@ -321,7 +321,7 @@ def test_selector_and_window_reach_the_query(fake: FakePrometheus) -> None:
     metrics = PrometheusMetrics.from_settings(prom, token=None, window=timedelta(seconds=90))
     metrics.snapshot(AT)
     queries = [r.params["query"] for r in fake.requests]
-    assert len(queries) == metrics.queries == 11
+    assert len(queries) == metrics.queries == 14
     assert all('cluster="prod",' in q for q in queries)
     assert all("[90s]" in q for q in queries if "rate(" in q)
 

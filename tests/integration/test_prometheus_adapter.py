@@ -23,7 +23,7 @@ from . import prometheus_data as data
 from .conftest import PrometheusFactory, PrometheusServer
 
 AT = datetime.fromtimestamp(data.AT, UTC)
-QUERIES_PER_SNAPSHOT = 11  # 10 signals under the default profiles, plus the databases
+QUERIES_PER_SNAPSHOT = 14  # 13 signals under the default profiles, plus the databases
 
 
 def shop(name: str) -> ServiceRef:
