@@ -362,8 +362,12 @@ def _unexplained(service: ServiceRef, facts: Facts) -> tuple[Cause, list[Evidenc
             )
         ]
     if AnomalyKind.ERRORS in kinds:
+        # why upstream lines count here: with no anomalous callee in the cluster, the
+        # calls it logs as failing go to something outside it (an API, a managed service)
+        calls = _log_evidence(service, facts.observation, LogClass.UPSTREAM, 0.7)
         return Cause.DEPENDENCY_ERRORS, [
-            Evidence("metrics", "failing with no local cause found", 0.3)
+            Evidence("metrics", "failing with CPU, pool and version unchanged", 0.3),
+            *calls,
         ]
     return Cause.UNKNOWN, []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from healer.detect.detector import TemplateCount
+from healer.detect.logclass import LogClass
 from healer.domain.model import (
     AnomalyKind,
     Cause,
@@ -201,9 +203,14 @@ def test_errors_with_nothing_local_are_the_dependency_and_escalate_without_a_rol
     found = [anomaly(FRONT, AnomalyKind.ERRORS), anomaly(CATALOG, AnomalyKind.ERRORS)]
     snapshot = {FRONT: CALM, CATALOG: CALM}
     workload = catalog_workload(timedelta(days=2))
-    f = facts(snapshot, found, workloads={CATALOG: workload})
+    failing = TemplateCount(
+        9, "HTTPError: <*> Server Error for url: https://api.partner.example/<*>",
+        LogClass.UPSTREAM, 25.0, NOW - timedelta(minutes=2), True,
+    )  # fmt: skip
+    f = facts(snapshot, found, {CATALOG: (failing,)}, workloads={CATALOG: workload})
     d = diagnose(incident_of(*found), facts=f, now=NOW)
     assert (d.root, d.cause) == (CATALOG, Cause.DEPENDENCY_ERRORS)
+    assert any("api.partner.example" in e.summary for e in d.evidence), "the logs are cited"
     assert chosen_plan(d, found, workload, MetricsSnapshot(NOW, snapshot)) is None
 
 
