@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    faulty = [r for r in records if r.get("detected") is not None]
+    faulty = [row for r in records for row in per_fault(r) if row.get("detected") is not None]
     ttd = sorted(r["ttd_s"] for r in faulty if r.get("ttd_s") is not None)
     ttm = sorted(r["ttm_s"] for r in faulty if r.get("ttm_s") is not None)
     return {
@@ -24,6 +24,11 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "unsafe_actions": sum(r.get("unsafe_actions", 0) for r in records),
         "baselines": {rule: _baseline(records, rule) for rule in ("static_rule", "burn_rate")},
     }
+
+
+def per_fault(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per injected fault: a scenario with two faults counts twice in recall."""
+    return list(record.get("faults") or [record])
 
 
 def _baseline(records: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
