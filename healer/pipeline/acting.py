@@ -49,6 +49,11 @@ def execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
     if not healer.may_act():
         why = "this replica is not the leader (any more); the leader will act"
         return [event(incident, EventKind.HELD, f"Not acting: {why}", poll.now)]
+    # why: the plan and the decision must outlive a crash during the steps, so that the
+    # restarted healer knows what it was doing when it finds a step half-done
+    with healer.store.unit() as uow:
+        uow.save_incident(incident)
+        uow.commit()
     started = event(
         incident,
         EventKind.ACTION_STARTED,

@@ -8,14 +8,17 @@ returns the timeline events that explain it.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from healer.domain.model import (
     Cause,
+    Decision,
     Diagnosis,
     EventKind,
     Incident,
     IncidentStatus,
     Outcome,
+    Plan,
     TimelineEvent,
     Verification,
 )
@@ -34,6 +37,10 @@ def advance(incident: Incident, *, healer: Healer, poll: Poll) -> Events:
         return _before_action(incident, healer, poll)
     if status is IncidentStatus.AWAITING_APPROVAL:
         return _awaiting(incident, healer, poll)
+    if status is IncidentStatus.MITIGATING and incident.plan is None:
+        # why: only a store written before plans were saved ahead of their steps gets
+        # here; people must judge what a half-known action did
+        return escalate(incident, poll, "an action ran but its plan was not recorded")
     if status is IncidentStatus.MITIGATING:
         events, checked = check(incident, healer, poll)
         if checked is Checked.FAILED:
@@ -131,17 +138,31 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
     if plan is None:
         return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}")
     incident.plan = plan
-    planned = event(
+    return [planned_event(incident, plan, poll.now), *_decide(incident, healer, poll)]
+
+
+def planned_event(incident: Incident, plan: Plan, now: datetime) -> TimelineEvent:
+    return event(
         incident,
         EventKind.PLANNED,
         f"Plan ({plan.planner}): {plan.playbook} on {plan.target.name} "
         f"{dict(plan.params)} — {plan.rationale}",
-        poll.now,
+        now,
         playbook=plan.playbook,
         params=dict(plan.params),
         target=str(plan.target),
     )
-    return [planned, *_decide(incident, healer, poll)]
+
+
+def decided_event(incident: Incident, decision: Decision, now: datetime) -> TimelineEvent:
+    return event(
+        incident,
+        EventKind.DECIDED,
+        f"Policy: {decision.outcome} — {decision.reason}",
+        now,
+        outcome=str(decision.outcome),
+        rule=decision.rule,
+    )
 
 
 def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -160,14 +181,7 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
     )
     decision = approval.decide(plan, policy=healer.policy, context=context, now=poll.now)
     incident.decision = decision
-    decided = event(
-        incident,
-        EventKind.DECIDED,
-        f"Policy: {decision.outcome} — {decision.reason}",
-        poll.now,
-        outcome=str(decision.outcome),
-        rule=decision.rule,
-    )
+    decided = decided_event(incident, decision, poll.now)
     if decision.outcome is Outcome.DENY:
         return [decided, *escalate(incident, poll, f"policy denied it ({decision.reason})")]
     if decision.outcome is Outcome.ASK:

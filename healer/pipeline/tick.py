@@ -27,7 +27,7 @@ from healer.errors import SourceError
 from healer.pipeline import execution
 from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.correlation import group
-from healer.pipeline.lifecycle import advance
+from healer.pipeline.lifecycle import advance, decided_event, planned_event
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,20 @@ def _advance_all(healer: Healer, poll: Poll) -> list[TimelineEvent]:
     return events
 
 
+def _lost_by_the_crash(
+    incident: Incident, timeline: list[TimelineEvent], now: datetime
+) -> list[TimelineEvent]:
+    """The plan and decision events of the poll a crash cut short (its incident was
+    saved before the steps ran, its events only after), so the timeline stays whole."""
+    kinds = {e.kind for e in timeline}
+    found = []
+    if incident.plan is not None and EventKind.PLANNED not in kinds:
+        found.append(planned_event(incident, incident.plan, now))
+    if incident.decision is not None and EventKind.DECIDED not in kinds:
+        found.append(decided_event(incident, incident.decision, now))
+    return found
+
+
 def _reconcile(healer: Healer) -> list[TimelineEvent]:
     """Settle actions a crash left half-done before anything else happens."""
     with healer.store.unit() as uow:
@@ -191,11 +205,13 @@ def _reconcile(healer: Healer) -> list[TimelineEvent]:
                 incident.status = IncidentStatus.MITIGATING
                 incident.verification = Verification(started_at=now)
             kind = EventKind.ACTION_SUCCEEDED if result.ok else EventKind.ACTION_FAILED
-            item = event(incident, kind, result.detail, now, key=result.key)
+            found = _lost_by_the_crash(incident, uow.events(incident.id), now)
+            found.append(event(incident, kind, result.detail, now, key=result.key))
             uow.save_incident(incident)
-            uow.append_event(item)
+            for item in found:
+                uow.append_event(item)
             uow.commit()
-        events.append(item)
+        events += found
     return events
 
 

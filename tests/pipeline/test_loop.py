@@ -314,3 +314,34 @@ def test_a_replica_that_is_not_the_leader_never_acts() -> None:
     assert world.cluster.mutations() == []
     assert EventKind.HELD in world.kinds(incident.id)
     assert incident.attempts == 0
+
+
+class Crash(BaseException):
+    """The process dying mid-step: nothing in the healer may catch it."""
+
+
+def test_a_crash_mid_step_keeps_the_plan_and_the_timeline_whole() -> None:
+    world = World(AUTO)
+    world.poll(40)
+    world.sick = True
+    real_set_env = world.cluster.set_env
+
+    def dies_after_sending(service: ServiceRef, name: str, value: str, *, dry_run: bool = False):  # type: ignore[no-untyped-def]
+        real_set_env(service, name, value, dry_run=dry_run)
+        if not dry_run:
+            raise Crash
+
+    world.cluster.set_env = dies_after_sending  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        world.poll(10)
+    [incident] = world.incidents()
+    assert incident.plan is not None and incident.decision is not None, "saved before the step"
+    world.cluster.set_env = real_set_env  # type: ignore[method-assign]
+    world.sick = False  # the step had landed: the pool is bigger
+    world.poll(12)
+    [incident] = world.incidents()
+    kinds = world.kinds(incident.id)
+    assert incident.status is IncidentStatus.RESOLVED, kinds
+    assert [m[0] for m in world.cluster.mutations()] == ["set_env"], "sent once"
+    for kind in (EventKind.PLANNED, EventKind.DECIDED, EventKind.ACTION_SUCCEEDED):
+        assert kinds.count(kind) == 1, (kind, kinds)
