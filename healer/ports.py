@@ -6,11 +6,12 @@ and `healer.bootstrap` chooses which implementation each deployment gets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from healer.domain.codechange import FileVersion, PullRequest
 from healer.domain.model import (
     ActionResult,
     Approval,
@@ -134,11 +135,25 @@ class Notifier(Protocol):
 
 
 class CodeHost(Protocol):
-    """Opens pull requests for fixes that belong in code or configuration."""
+    """Proposes fixes that belong in git as pull requests; every call may be repeated."""
 
-    def open_pull_request(
-        self, *, repository: str, title: str, body: str, changes: dict[str, str]
-    ) -> str: ...
+    def read_file(self, repository: str, path: str, *, ref: str) -> FileVersion: ...
+
+    def default_branch(self, repository: str) -> str: ...
+
+    def propose(
+        self,
+        *,
+        repository: str,
+        branch: str,
+        title: str,
+        body: str,
+        message: str,
+        changes: Mapping[str, str],
+        base: str | None = None,
+    ) -> PullRequest:
+        """Commit `changes` (path → new text) on `branch`; the open pull request from it."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -9,6 +9,7 @@ import pytest
 from healer.adapters.github import GitHubCodeHost, PullRequest
 from healer.errors import ActionFailed, PermanentError, TemporaryError
 from healer.pipeline.proposal import propose
+from healer.ports import CodeHost
 from tests.emulators.github import GitHubEmulator
 from tests.pipeline.test_proposal import VALUES, incident
 
@@ -145,3 +146,8 @@ def test_nothing_to_change_is_refused_clearly(github: GitHubEmulator) -> None:
             repository=REPO, branch="healer/inc-9", title="t", body="b", message="m",
             changes={PATH: VALUES},
         )  # fmt: skip
+
+
+def test_the_adapter_is_the_code_host_the_pipeline_knows() -> None:
+    host: CodeHost = GitHubCodeHost(token="t", base_url="http://127.0.0.1:9")
+    assert callable(host.propose) and callable(host.read_file)

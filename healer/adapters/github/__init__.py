@@ -1,5 +1,7 @@
 """GitHub as the healer's code host: fixes that belong in git become pull requests."""
 
-from .codehost import FileVersion, GitHubCodeHost, PullRequest
+from healer.domain.codechange import FileVersion, PullRequest
+
+from .codehost import GitHubCodeHost
 
 __all__ = ["FileVersion", "GitHubCodeHost", "PullRequest"]

@@ -10,31 +10,17 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
 
+from healer.domain.codechange import FileVersion, PullRequest
 from healer.errors import ActionFailed, HealerError
 
 from .errors import message_of, translate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    url: str  # the page a human opens
-    branch: str
-    created: bool  # False when an open one from the branch was found
-
-
-@dataclass(frozen=True)
-class FileVersion:
-    text: str
-    sha: str  # the blob sha a later write must name
 
 
 class GitHubCodeHost:
