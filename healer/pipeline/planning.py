@@ -23,11 +23,12 @@ from healer.domain.model import (
     Workload,
 )
 from healer.domain.playbook import ParamValue, Playbook
-from healer.pipeline.diagnosis import (
+from healer.pipeline.causes import (
     DEPLOY_LOOKBACK,
     LEAK_LOOKBACK,
     OVERBOOKED,
     began_with_rollout,
+    full_databases,
 )
 from healer.ports import Planner
 
@@ -223,11 +224,7 @@ def _shrink_pool(playbook: Playbook, workload: Workload, snapshot: MetricsSnapsh
 
 
 def _fullest_database(snapshot: MetricsSnapshot) -> DatabaseStats | None:
-    full = [
-        d
-        for d in snapshot.databases.values()
-        if d.max_connections > 0 and d.connections / d.max_connections >= 0.95
-    ]
+    full = full_databases(snapshot).values()
     return max(full, key=lambda d: (d.connections / d.max_connections, d.name), default=None)
 
 
