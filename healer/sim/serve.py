@@ -23,10 +23,10 @@ from typing import Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 from healer.domain.model import LogRecord
-from healer.sim.adapters import Mutation
 from healer.sim.exposition import CONTENT_TYPE, Exposition
-from healer.sim.model import InjectedFault, SimCluster
+from healer.sim.model import SimCluster
 from healer.sim.scenario import SCENARIO_DIR, Scenario, load_scenario, scenario_by_name
+from healer.sim.serve_state import describe
 from healer.sim.simulation import Simulation
 
 logger = logging.getLogger(__name__)
@@ -256,29 +256,10 @@ class SimServer:
     def state(self) -> dict[str, object]:
         """Sim time, active faults and replicas per service, for tests and debugging."""
         with self.lock:
-            cluster = self.simulation.cluster
-            return {
-                "scenario": self.simulation.scenario.name,
-                "now": cluster.now.isoformat(),
-                "start": cluster.start.isoformat(),
-                "tick_s": cluster.tick_s,
-                "ticks": cluster.ticks,
-                "speed": self.speed,
-                "finished": self.simulation.finished,  # the scenario's duration is over
-                "faults": [_fault(f) for f in cluster.active_faults()],
-                "services": {
-                    name: {
-                        "namespace": dep.spec.namespace,
-                        "replicas": dep.desired,
-                        "ready": len(dep.pods),
-                        "revision": dep.current.number,
-                        "image": dep.current.image,
-                    }
-                    for name, dep in cluster.deployments.items()
-                },
-                "logs": {"shipped": self.shipped, "failures": self.ship_failures},
-                "changes": [_change(m) for m in self.simulation.kube.mutations],
-            }
+            found = describe(self.simulation)
+        found["speed"] = self.speed
+        found["logs"] = {"shipped": self.shipped, "failures": self.ship_failures}
+        return found
 
     # --- the clock ---
 
@@ -320,33 +301,6 @@ def _trim_truth(cluster: SimCluster) -> None:
     keep = int(cluster.scrapes.retention_s / cluster.tick_s) + 1
     if len(cluster.truth) > 2 * keep:
         del cluster.truth[:-keep]
-
-
-def _change(mutation: Mutation) -> dict[str, object]:
-    """A change made to the cluster through its API (or in-process port)."""
-    return {
-        "at": mutation.at.isoformat(),
-        "action": mutation.action,
-        "namespace": mutation.service.namespace,
-        "service": mutation.service.name,
-        "args": {
-            k: v if isinstance(v, int | float | str) else str(v) for k, v in mutation.args.items()
-        },
-    }
-
-
-def _plain(value: object) -> object:
-    return value if isinstance(value, int | float | str) or value is None else str(value)
-
-
-def _fault(fault: InjectedFault) -> dict[str, object]:
-    return {
-        "kind": fault.fault.kind,
-        "namespace": fault.service.namespace,
-        "service": fault.service.name,
-        "onset": fault.onset.isoformat(),
-        "params": dict(fault.fault.params),
-    }
 
 
 def serve_forever(
