@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ from healer.daemon import run as run_daemon
 from healer.domain.clock import SystemClock
 from healer.domain.model import Approval, EventKind
 from healer.errors import HealerError
+from healer.health import Health, HealthServer, PollStatus, judge
 from healer.pipeline.tick import TickReport, tick
 from healer.policies import load_policy
 from healer.sim.kubeapi import register as register_kube_api
@@ -190,15 +192,24 @@ def run(
         speed = settings.sources.sim.speed
         interval = simulation.scenario.tick.total_seconds() / speed if speed else 0.01
 
+    status = PollStatus(interval)
+
     def poll() -> None:
-        if simulation is not None:
-            simulation.advance()
-        report = tick(runtime.healer)
+        status.started()
+        try:
+            if simulation is not None:
+                simulation.advance()
+            report = tick(runtime.healer)
+        except Exception:
+            status.finished(ok=False)
+            raise
+        status.finished(ok=True, held=report.held)
         if report.held:
             logging.getLogger("healer").warning("poll held: %s", report.held)
 
     elector = leadership_for(settings)
     runtime.healer.may_act = elector.is_leader
+    health = _health_server(settings, lambda: judge(status, leading=elector.is_leader()))
     elector.start()
     try:
         done = run_daemon(
@@ -210,7 +221,16 @@ def run(
         )
     finally:
         elector.stop()  # why: releasing the Lease lets another replica take over at once
+        if health is not None:
+            health.stop()
     err.print(f"stopped after {done} polls")
+
+
+def _health_server(settings: Settings, health: Callable[[], Health]) -> HealthServer | None:
+    port = settings.daemon.health_port
+    if port is None:
+        return None
+    return HealthServer(settings.daemon.health_host, port, health).start()
 
 
 @incidents_app.command("list")

@@ -295,6 +295,10 @@ class DaemonSettings(_Group):
 
     leader_election: bool = False
     """Elect one active healer among replicas (off: run a single replica)."""
+    health_host: str = "0.0.0.0"  # why: probes come from the kubelet, off-host
+    """Address the health endpoints listen on."""
+    health_port: int | None = Field(8080, ge=0, le=65535)
+    """Port for /healthz, /readyz and /status on every replica; 0 any free port; none off."""
     shutdown_grace: float = Field(30.0, ge=0)
     """Seconds a stopping daemon lets the current poll finish."""
     lease_name: str = Field("healer", min_length=1, max_length=253)

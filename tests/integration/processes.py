@@ -210,8 +210,8 @@ def settings_for(
         "poll": {"interval": poll, "window": window},
         "paths": {"policy": str(policy)},
     }
-    if daemon is not None:
-        settings["daemon"] = dict(daemon)
+    # why: several replicas share this machine; each takes a free port for its probes
+    settings["daemon"] = {"health_port": 0, **(daemon or {})}
     for key, value in (extra or {}).items():
         settings[key] = {**settings.get(key, {}), **value}
     return settings
