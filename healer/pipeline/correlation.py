@@ -1,8 +1,9 @@
 """Grouping: one incident per underlying problem.
 
-Anomalous services that touch on the call graph are one problem seen from several
-places (a slow callee makes its callers slow), so they form one incident; an anomaly
-next to an open incident joins it instead of opening another.
+Anomalous services that touch on the call graph, or draw on the same database, are one
+problem seen from several places (a slow callee makes its callers slow; a database at
+its limit fails every service pooled on it), so they form one incident; an anomaly next
+to an open incident joins it instead of opening another.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _components(
         stack, component = [start], {start}
         unseen.discard(start)
         while stack:
-            for neighbour in topology.neighbours(stack.pop()):
+            for neighbour in _related(stack.pop(), topology):
                 if neighbour in unseen:
                     unseen.discard(neighbour)
                     component.add(neighbour)
@@ -75,10 +76,19 @@ def _owner(
             continue
         reach = set(incident.services)
         for service in incident.services:
-            reach |= topology.neighbours(service)
+            reach |= _related(service, topology)
         if component & reach:
             return incident
     return None
+
+
+def _related(service: ServiceRef, topology: Topology) -> frozenset[ServiceRef]:
+    """Its callers and callees, and the services pooled on the same database."""
+    database = topology.databases.get(service)
+    if database is None:
+        return topology.neighbours(service)
+    sharing = (s for s, name in topology.databases.items() if name == database and s != service)
+    return topology.neighbours(service) | frozenset(sharing)
 
 
 def _known(incident: Incident, anomaly: Anomaly) -> bool:

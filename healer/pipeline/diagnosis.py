@@ -47,12 +47,16 @@ def candidates(
     incident: Incident, topology: Topology, snapshot: MetricsSnapshot | None = None
 ) -> set[ServiceRef]:
     """The incident's services and their callees; with a snapshot, also every service
-    pooled on a database that is at its limit (the one crowding it out may look fine)."""
+    pooled on a database at its limit that one of the incident's own services draws on
+    (the one crowding it out may look fine)."""
     found = set(incident.services)
     for service in incident.services:
         found |= topology.callees(service)
     if snapshot is not None:
-        full = {topology.databases.get(s) for s in found} & set(full_databases(snapshot))
+        # why not the callees' databases: an incident of callers would then name the same
+        # root as the incident of the pooled services, and both would act on it
+        drawn = {topology.databases.get(s) for s in incident.services}
+        full = drawn & set(full_databases(snapshot))
         found |= {s for s, name in topology.databases.items() if name in full}
     return found
 

@@ -17,6 +17,7 @@ from healer.domain.model import (
     Topology,
     Workload,
 )
+from healer.pipeline.correlation import group
 from healer.pipeline.diagnosis import Facts, diagnose
 from healer.pipeline.planning import RulePlanner, plan
 
@@ -30,6 +31,7 @@ from .test_stages import (
     TOPOLOGY,
     anomaly,
     facts,
+    ids,
     incident_of,
 )
 
@@ -244,3 +246,12 @@ def test_a_small_pool_on_a_full_database_is_not_shrunk() -> None:
     d = diagnose(incident_of(*found), facts=f, now=NOW)
     workload = Workload(CHECKOUT, 2, 4, "checkout:1", {"DB_POOL_SIZE": "10"})  # 20 of 97
     assert chosen_plan(d, found, workload, f.snapshot) is None
+
+
+def test_services_on_one_database_are_one_incident() -> None:
+    found = [anomaly(ADS, AnomalyKind.ERRORS), anomaly(CHECKOUT, AnomalyKind.ERRORS)]
+    apart = group(found, incidents=[], topology=TOPOLOGY, now=NOW, new_id=ids())
+    assert len(apart.opened) == 2, "no call between them"
+    shared = Topology(TOPOLOGY.services, TOPOLOGY.edges, {CHECKOUT: ORDERS, ADS: ORDERS})
+    together = group(found, incidents=[], topology=shared, now=NOW, new_id=ids())
+    assert [i.services for i in together.opened] == [{ADS, CHECKOUT}]
