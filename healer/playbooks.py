@@ -26,11 +26,13 @@ from healer.domain.playbook import (
     ParamSpec,
     ParamType,
     Playbook,
+    Preconditions,
+    RevertMode,
     Step,
     VerifySpec,
 )
 from healer.errors import PlaybookError
-from healer.yamlfile import Key, YamlDoc, config_error, field_name, load_yaml
+from healer.yamlfile import Duration, Key, YamlDoc, config_error, field_name, load_yaml
 
 # (required, optional) arguments of each action; an action missing here takes none.
 _ARGUMENTS: dict[ActionKind, tuple[frozenset[str], frozenset[str]]] = {
@@ -46,6 +48,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _PARAM_NAME = re.compile(r"^\w+$")
 _REFERENCE = re.compile(r"\{(\w+)\}")
 _WHOLE_REFERENCE = re.compile(r"^\{(\w+)\}$")
+_CURRENT = re.compile(r"^(replicas|env:(\w+|\{\w+\}))$")
 
 
 class _Section(BaseModel):
@@ -59,6 +62,8 @@ class ParamFile(_Section):
     maximum: StrictFloat | None = None
     choices: list[StrictStr] | None = None
     default: Any = None  # checked against the declared type once parsed
+    max_factor: StrictFloat | None = Field(None, gt=0)
+    current: StrictStr | None = None
 
 
 class StepFile(BaseModel):
@@ -74,6 +79,12 @@ class VerifyFile(_Section):
     healthy_polls: int = Field(VerifySpec.healthy_polls, ge=1)
 
 
+class PreconditionsFile(_Section):
+    rolled_out_within: Duration | None = None
+    previous_revision: bool = False
+    min_ready_pods: int | None = Field(None, ge=1)
+
+
 class PlaybookFile(_Section):
     name: str
     description: str = Field(min_length=1)
@@ -82,6 +93,9 @@ class PlaybookFile(_Section):
     params: dict[str, ParamFile] = {}
     steps: list[StepFile] = Field(min_length=1)
     verify: VerifyFile | None = None
+    preconditions: PreconditionsFile = PreconditionsFile()
+    revert: Any = "auto"  # auto, none, or steps: checked after parsing, to name it well
+    cooldown: Duration | None = None
 
 
 def load_playbooks(directory: str | Path) -> dict[str, Playbook]:
@@ -125,6 +139,8 @@ def _playbook(doc: YamlDoc) -> Playbook:
             f"healthy_polls {verify.healthy_polls} cannot fit in within_polls {verify.within_polls}"
         )
         raise _fail(doc, ("verify", "healthy_polls"), reason)
+    mode, undo = _revert(doc, parsed.revert, params)
+    pre = parsed.preconditions
     return Playbook(
         name=parsed.name,
         description=parsed.description.strip(),
@@ -134,7 +150,31 @@ def _playbook(doc: YamlDoc) -> Playbook:
         steps=steps,
         verify=VerifySpec(verify.within_polls, verify.healthy_polls) if verify else None,
         source=doc.path,
+        preconditions=Preconditions(
+            pre.rolled_out_within, pre.previous_revision, pre.min_ready_pods
+        ),
+        revert_mode=mode,
+        revert=undo,
+        cooldown=parsed.cooldown,
     )
+
+
+def _revert(
+    doc: YamlDoc, revert: Any, params: tuple[ParamSpec, ...]
+) -> tuple[RevertMode, tuple[Step, ...]]:
+    if revert in ("auto", "none"):
+        return RevertMode(revert), ()
+    if not isinstance(revert, list) or not revert:
+        reason = f"expected auto, none or a list of steps, got {revert!r}"
+        raise _fail(doc, ("revert",), reason)
+    steps = []
+    for index, item in enumerate(revert):
+        try:
+            parsed = StepFile.model_validate(item)
+        except ValidationError as exc:
+            raise config_error(doc, exc, PlaybookError, prefix=("revert", index)) from exc
+        steps.append(_step(doc, index, parsed, params, at="revert"))
+    return RevertMode.STEPS, tuple(steps)
 
 
 def _fail(doc: YamlDoc, loc: tuple[Key, ...], reason: str) -> PlaybookError:
@@ -157,6 +197,14 @@ def _param(doc: YamlDoc, name: str, spec: ParamFile) -> ParamSpec:
     if isinstance(spec.default, bool) or not isinstance(spec.default, int | float | str | None):
         reason = f"default must be a number or a string, got {spec.default!r}"
         raise _fail(doc, (*at, "default"), reason)
+    if (spec.max_factor is None) != (spec.current is None):
+        missing = "current" if spec.current is None else "max_factor"
+        raise _fail(doc, (*at, missing), "max_factor and current go together")
+    if spec.current is not None and not _CURRENT.match(spec.current):
+        reason = f"{spec.current!r}: current is `replicas` or `env:NAME` (NAME may be a {{param}})"
+        raise _fail(doc, (*at, "current"), reason)
+    if spec.max_factor is not None and not numeric:
+        raise _fail(doc, (*at, "max_factor"), f"a {spec.type} parameter has no max_factor")
     param = ParamSpec(
         name=name,
         type=spec.type,
@@ -165,6 +213,8 @@ def _param(doc: YamlDoc, name: str, spec: ParamFile) -> ParamSpec:
         maximum=spec.maximum,
         choices=tuple(spec.choices or ()),
         default=spec.default,
+        max_factor=spec.max_factor,
+        current=spec.current,
     )
     problem = param.check(spec.default) if spec.default is not None else None
     if problem is not None:
@@ -172,21 +222,23 @@ def _param(doc: YamlDoc, name: str, spec: ParamFile) -> ParamSpec:
     return param
 
 
-def _step(doc: YamlDoc, index: int, step: StepFile, params: tuple[ParamSpec, ...]) -> Step:
-    at: tuple[Key, ...] = ("steps", index)
+def _step(
+    doc: YamlDoc, index: int, step: StepFile, params: tuple[ParamSpec, ...], at: str = "steps"
+) -> Step:
+    where: tuple[Key, ...] = (at, index)
     args = dict(step.model_extra or {})
     required, optional = _ARGUMENTS.get(step.action, (frozenset(), frozenset()))
     missing = sorted(required - args.keys())
     if missing:
-        raise _fail(doc, (*at, missing[0]), f"{step.action} needs the argument {missing[0]!r}")
+        raise _fail(doc, (*where, missing[0]), f"{step.action} needs the argument {missing[0]!r}")
     for name, value in args.items():
         if name not in required | optional:
             allowed = ", ".join(sorted(required | optional)) or "none"
             reason = f"{step.action} takes no argument {name!r} (it takes: {allowed})"
-            raise _fail(doc, (*at, name), reason)
+            raise _fail(doc, (*where, name), reason)
         problem = _argument_problem(name, value, {p.name: p for p in params})
         if problem is not None:
-            raise _fail(doc, (*at, name), problem)
+            raise _fail(doc, (*where, name), problem)
     return Step(step.action, args)
 
 

@@ -85,11 +85,16 @@ def field_name(loc: Iterable[Key]) -> str:
 
 
 def config_error(
-    doc: YamlDoc, exc: ValidationError, error: type[ConfigError] = ConfigError
+    doc: YamlDoc,
+    exc: ValidationError,
+    error: type[ConfigError] = ConfigError,
+    *,
+    prefix: tuple[Key, ...] = (),
 ) -> ConfigError:
-    """Turn pydantic's first complaint into an error naming the file, line and field."""
+    """Turn pydantic's first complaint into an error naming the file, line and field
+    (`prefix`: where the validated part sits in the document)."""
     first = exc.errors()[0]
-    loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
+    loc = prefix + tuple(p for p in first["loc"] if isinstance(p, str | int))
     reason = first["msg"]
     if first["type"] == "extra_forbidden":
         reason = "unknown field (check the spelling)"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from healer.domain.model import Cause, Risk
+from healer.domain.model import Cause, Risk, Workload
 
 ParamValue = int | float | str
 
@@ -41,6 +42,8 @@ class ParamSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     default: ParamValue | None = None
+    max_factor: float | None = None  # at most this many times the current value
+    current: str | None = None  # what "current" is: `replicas`, or `env:NAME` (may use {param})
 
     def check(self, value: ParamValue) -> str | None:
         """Return why `value` is not acceptable, or None when it is."""
@@ -60,6 +63,74 @@ class ParamSpec:
         if self.choices and value not in self.choices:
             return f"{self.name}={value!r} is not one of {', '.join(self.choices)}"
         return None
+
+    def relative_problem(
+        self, value: ParamValue, workload: Workload, params: Mapping[str, ParamValue]
+    ) -> str | None:
+        """Why `value` is more than `max_factor` times the workload's current value."""
+        if self.max_factor is None or self.current is None or not isinstance(value, int | float):
+            return None
+        now = current_value(str(_render(self.current, params)), workload)
+        if now is None:
+            why = f"the current {self.current} is unknown"
+            return f"{self.name}: {why}, so ×{self.max_factor:g} cannot be checked"
+        limit = self.max_factor * max(now, 1.0)
+        if value > limit:
+            return (
+                f"{self.name}={value} is more than {self.max_factor:g}× the current "
+                f"{now:g} ({self.current})"
+            )
+        return None
+
+
+def current_value(reference: str, workload: Workload) -> float | None:
+    """`replicas`, or `env:NAME` read as a number, from the workload as it is now."""
+    if reference == "replicas":
+        return float(workload.replicas)
+    if reference.startswith("env:"):
+        raw = workload.env.get(reference.removeprefix("env:"))
+        try:
+            return float(raw) if raw is not None else None
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """What must hold of the target for the playbook to make sense at all."""
+
+    rolled_out_within: timedelta | None = None  # its newest rollout is at most this old
+    previous_revision: bool = False  # it has an earlier revision to go back to
+    min_ready_pods: int | None = None  # at least this many pods ready (restart, delete)
+
+    def unmet(self, workload: Workload, now: datetime) -> list[str]:
+        problems = []
+        newest = max(
+            (r.at for r in workload.history if r.revision == workload.revision), default=None
+        )
+        if self.rolled_out_within is not None and (
+            newest is None or now - newest > self.rolled_out_within
+        ):
+            problems.append(
+                f"no rollout of {workload.service} in the last {self.rolled_out_within}"
+            )
+        if self.previous_revision and not any(
+            r.revision < workload.revision for r in workload.history
+        ):
+            problems.append(f"{workload.service} has no earlier revision")
+        ready = sum(p.ready for p in workload.pods)
+        if self.min_ready_pods is not None and workload.pods and ready < self.min_ready_pods:
+            problems.append(
+                f"{workload.service} has {ready} ready pods, fewer than {self.min_ready_pods}"
+            )
+        return problems
+
+
+class RevertMode(StrEnum):
+    AUTO = "auto"  # undo each step from what it recorded before (the default)
+    STEPS = "steps"  # run the playbook's own revert steps
+    NONE = "none"  # nothing to undo (a restart), or nothing safe to undo
 
 
 @dataclass(frozen=True)
@@ -105,6 +176,20 @@ class Playbook:
     steps: tuple[Step, ...]
     verify: VerifySpec | None = None  # None: the healer's configured default
     source: str = ""  # the file it was loaded from, for error messages and the timeline
+    preconditions: Preconditions = Preconditions()
+    revert_mode: RevertMode = RevertMode.AUTO
+    revert: tuple[Step, ...] = ()  # with RevertMode.STEPS
+    cooldown: timedelta | None = None  # not again on the same target within this
+
+    def bound_problems(self, params: Mapping[str, ParamValue], workload: Workload) -> list[str]:
+        """Relative limits (×current) the parameters break, judged on the live workload."""
+        merged = self.complete(params)
+        found = (
+            spec.relative_problem(merged[spec.name], workload, merged)
+            for spec in self.params
+            if spec.name in merged
+        )
+        return [problem for problem in found if problem is not None]
 
     def param(self, name: str) -> ParamSpec | None:
         return next((p for p in self.params if p.name == name), None)
