@@ -65,7 +65,7 @@ def test_shipped_playbooks_load() -> None:
     }
     assert tune.problems({"pool_size": 500}) == ["pool_size=500 is above the maximum 200"]
     rollback = playbooks["rollback"]
-    assert rollback.fixes == {Cause.BAD_DEPLOY}
+    assert Cause.BAD_DEPLOY in rollback.fixes
     assert rollback.problems({}) == []
     assert all(p.description for p in playbooks.values())
 
