@@ -86,10 +86,17 @@ class Baseline:
                 self._normal.append(self._scale(value))
         self._stats = None
 
-    def observe(self, value: float, at: datetime) -> Verdict:
+    @property
+    def centre(self) -> float:
+        """The median of the recent normal values (0 before any)."""
+        centre, _ = self._centre_sigma()
+        return self._unscale(centre) if self._normal else 0.0
+
+    def observe(self, value: float, at: datetime, *, significant: bool = True) -> Verdict:
+        """Judge one value; `significant=False` says other evidence shows it is chance."""
         centre, sigma = self._centre_sigma()
         threshold = self._threshold(centre, sigma)
-        out = self.ready and value > threshold
+        out = self.ready and significant and value > threshold
         score = (self._scale(value) - centre) / sigma if sigma > 0 else 0.0
         self._recent.append((at, out))
         self._update_state(out)

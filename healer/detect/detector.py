@@ -6,6 +6,7 @@ for each service whether it looks healthy, unhealthy, or cannot be told (no data
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,13 @@ class DetectionSettings:
     # would page on every deploy blip and GC pause.
     persistence: Persistence = Persistence(k=4, n=5, clear=3)
     min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
+    # Seconds each poll's ratios and rates are measured over (the PromQL range), which
+    # turns a 5xx ratio and a request rate back into a count of failed requests.
+    count_window_s: float = 60.0
+    # The failed requests above what the baseline ratio predicts must exceed this many
+    # Poisson standard deviations: on a service taking one request a second, two 5xx in
+    # a minute are a 3% ratio and mean nothing; on a busy one, 3% is thousands of users.
+    error_count_z: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -133,10 +141,22 @@ class Detector:
                 found.append(_anomaly(service, AnomalyKind.LATENCY, verdict, at, "p99 latency"))
         errors, rate = signals.get(Signal.ERROR_RATIO), signals.get(Signal.REQUEST_RATE)
         if errors is not None and (rate is None or rate >= self.settings.min_rate):
-            verdict = self._series(service, Signal.ERROR_RATIO).observe(errors, at)
+            series = self._series(service, Signal.ERROR_RATIO)
+            counted = self._beyond_chance(errors, rate, series.centre)
+            verdict = series.observe(errors, at, significant=counted)
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
         return found
+
+    def _beyond_chance(self, ratio: float, rate: float | None, usual: float) -> bool:
+        """Whether this poll's 5xx are more than the usual ratio gives by chance on its traffic."""
+        if rate is None:
+            return True  # why: without the traffic, the ratio's own baseline must judge
+        requests = rate * self.settings.count_window_s
+        expected = usual * requests
+        excess = (ratio - usual) * requests
+        # why: +1 keeps a service that never failed from firing on its first failure
+        return excess >= self.settings.error_count_z * math.sqrt(expected + 1.0)
 
     def _series(self, service: ServiceRef, signal: Signal) -> Baseline:
         key = (service, signal)
