@@ -151,6 +151,8 @@ def _not_recovered(
             store=healer.store,
             clock=healer.clock,
             dry_run=False,
+            playbook=healer.playbooks.get(incident.plan.playbook),
+            params=incident.plan.params,
         )
     except (TemporaryError, PermanentError) as exc:  # why: revert failing is itself news
         return events + escalate(incident, poll, f"revert failed: {exc}"), Checked.WAITING

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from healer.domain.model import JSON, ActionResult, Incident, ServiceRef
-from healer.domain.playbook import ActionKind, ParamValue, Playbook
+from healer.domain.playbook import ActionKind, ParamValue, Playbook, RevertMode
 from healer.errors import PermanentError
 from healer.pipeline import actions
 from healer.ports import Clock, Cluster, IncidentStore, PendingIntent
@@ -69,8 +70,24 @@ def revert(
     store: IncidentStore,
     clock: Clock,
     dry_run: bool,
+    playbook: Playbook | None = None,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> list[ActionResult]:
-    """Undo the successful actions of the last attempt, newest first."""
+    """Undo the last attempt as its playbook says: its own revert steps, nothing, or
+    (the default) each successful action's inverse, newest first."""
+    if playbook is not None and playbook.revert_mode is RevertMode.NONE:
+        return []
+    if playbook is not None and playbook.revert_mode is RevertMode.STEPS and done:
+        return _revert_steps(
+            incident,
+            playbook,
+            params or {},
+            done[0].target,
+            cluster=cluster,
+            store=store,
+            clock=clock,
+            dry_run=dry_run,
+        )
     results = []
     for index, result in enumerate(reversed([r for r in done if r.ok])):
         undo = actions.inverse(ActionKind(result.action), result.before)
@@ -87,6 +104,25 @@ def revert(
                 dry_run=dry_run,
             )
         )
+    return results
+
+
+def _revert_steps(
+    incident: Incident,
+    playbook: Playbook,
+    params: Mapping[str, ParamValue],
+    target: ServiceRef,
+    **io: Any,
+) -> list[ActionResult]:
+    first = f"{incident.id}:{incident.attempts}"
+    results = []
+    for index, template in enumerate(playbook.revert):
+        args = template.render(playbook.complete(params))
+        step = Step(f"{first}:revert:{index}", template.action, target, args)
+        result = run_step(step, incident_id=incident.id, **io)
+        results.append(result)
+        if not result.ok:
+            break
     return results
 
 

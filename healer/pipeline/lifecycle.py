@@ -21,6 +21,7 @@ from healer.domain.model import (
     Plan,
     TimelineEvent,
     Verification,
+    Workload,
 )
 from healer.pipeline import approval, planning, verification
 from healer.pipeline.acting import Checked, check, escalate, execute, resolve
@@ -121,8 +122,10 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
     workload = poll.workload(d.root)
     if workload is None:
         return escalate(incident, poll, f"the cluster has no workload for {d.root}")
-    # A playbook that was tried and reverted is not offered again for this incident.
-    tried = list(incident.tried)
+    # A playbook that was tried and reverted is not offered again for this incident, nor
+    # one whose preconditions do not hold for the target.
+    unfit = _unfit(healer, workload, poll)
+    tried = [*incident.tried, *unfit]
     try:
         plan = planning.plan(
             incident,
@@ -136,9 +139,47 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
     except planning.RejectedPlan as exc:
         return escalate(incident, poll, f"plan refused: {exc}")
     if plan is None:
-        return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}")
+        skipped = "".join(
+            f"; {name}: {why}"
+            for name, why in unfit.items()
+            if d.cause in healer.playbooks[name].fixes
+        )
+        return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}{skipped}")
     incident.plan = plan
     return [planned_event(incident, plan, poll.now), *_decide(incident, healer, poll)]
+
+
+def _unfit(healer: Healer, workload: Workload, poll: Poll) -> dict[str, str]:
+    """Playbooks whose preconditions fail for this target now, with why."""
+    found = {}
+    for name, playbook in healer.playbooks.items():
+        unmet = playbook.preconditions.unmet(workload, poll.now)
+        if unmet:
+            found[name] = "; ".join(unmet)
+    return found
+
+
+def _held_back(plan: Plan, healer: Healer, poll: Poll) -> str | None:
+    """Why the playbook itself forbids this plan now: a relative limit, or its cooldown."""
+    playbook = healer.playbooks.get(plan.playbook)
+    workload = poll.workload(plan.target)
+    if playbook is None or workload is None:
+        return None
+    problems = playbook.bound_problems(plan.params, workload)
+    if problems:
+        return "; ".join(problems)
+    if playbook.cooldown is None:
+        return None
+    kinds = {str(step.action) for step in playbook.steps}
+    with healer.store.unit() as uow:
+        recent = uow.actions_since(poll.now - playbook.cooldown)
+    last = [at for at, target, action in recent if target == plan.target and action in kinds]
+    if last:
+        return (
+            f"{plan.playbook} changed {plan.target.name} at {max(last).isoformat()}, within "
+            f"its cooldown of {playbook.cooldown}"
+        )
+    return None
 
 
 def planned_event(incident: Incident, plan: Plan, now: datetime) -> TimelineEvent:
@@ -170,6 +211,9 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
     workload = poll.workload(plan.target) if plan else None
     if plan is None or workload is None:
         return escalate(incident, poll, "the plan's target is gone")
+    held = _held_back(plan, healer, poll)
+    if held is not None:
+        return escalate(incident, poll, f"the playbook forbids it: {held}")
     with healer.store.unit() as uow:
         recent = uow.actions_since(poll.now - approval.RATE_LIMIT_MEMORY)
     context = approval.context_for(

@@ -1,0 +1,96 @@
+"""What a playbook's own rules do in the loop: preconditions, relative limits, cooldown,
+and its revert steps (or none) when it did not help."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from healer.domain.model import ActionResult, EventKind, IncidentStatus
+from healer.domain.playbook import ActionKind, Preconditions, RevertMode, Step
+from tests.pipeline.test_loop import AUTO, CHECKOUT, World, _always_sick
+
+
+def only(world: World, name: str, **changes: object) -> None:
+    """The world's healer knows one playbook, changed as given."""
+    playbook = dataclasses.replace(world.healer.playbooks[name], **changes)  # type: ignore[arg-type]
+    world.healer.playbooks = {name: playbook}
+
+
+def sick_forever(world: World) -> None:
+    world.poll(40)
+    world.sick = True
+    world._set_metrics = _always_sick(world)  # type: ignore[method-assign]
+
+
+def escalation(world: World) -> str:
+    [incident] = world.incidents()
+    with world.store.unit() as uow:
+        [found] = [e.summary for e in uow.events(incident.id) if e.kind is EventKind.ESCALATED]
+    return found
+
+
+def test_an_unmet_precondition_rules_the_playbook_out_and_says_why() -> None:
+    world = World(AUTO)
+    only(world, "tune_pool", preconditions=Preconditions(rolled_out_within=timedelta(hours=1)))
+    sick_forever(world)
+    world.poll(10)
+    assert world.cluster.mutations() == []
+    assert "tune_pool: no rollout of shop/checkout in the last 1:00:00" in escalation(world)
+
+
+def test_a_relative_limit_stops_a_plan_that_grows_too_much() -> None:
+    world = World(AUTO)
+    spec = dataclasses.replace(
+        world.healer.playbooks["tune_pool"].param("pool_size"),  # type: ignore[type-var]
+        max_factor=1.5,
+        current="env:{env}",
+    )
+    only(world, "tune_pool", params=(spec, world.healer.playbooks["tune_pool"].param("env")))
+    sick_forever(world)
+    world.poll(10)
+    assert world.cluster.mutations() == []
+    assert "more than 1.5× the current 3" in escalation(world)
+
+
+def test_a_cooldown_keeps_the_playbook_from_running_again_on_the_same_target() -> None:
+    world = World(AUTO)
+    only(world, "scale", cooldown=timedelta(hours=1))
+    with world.store.unit() as uow:
+        uow.record_intent(
+            key="earlier:1:0",
+            incident_id="earlier",
+            action="scale",
+            target=CHECKOUT,
+            args={"replicas": 4},
+            before={"replicas": 3},
+            at=world.clock.now(),
+        )
+        done = ActionResult("earlier:1:0", "scale", CHECKOUT, True, "scaled", {}, {})
+        uow.record_result(done, world.clock.now())
+        uow.commit()
+    world.clock.advance(timedelta(minutes=5))
+    sick_forever(world)
+    world.poll(10)
+    scaled = [m for m in world.cluster.mutations() if m[0] == "scale"]
+    assert scaled == []
+    assert "within its cooldown of 1:00:00" in escalation(world)
+
+
+def test_revert_none_leaves_the_change_and_revert_steps_run_instead_of_the_inverse() -> None:
+    left = World(AUTO)
+    only(left, "tune_pool", revert_mode=RevertMode.NONE)
+    sick_forever(left)
+    left.poll(30)
+    assert [m[0] for m in left.cluster.mutations()] == ["set_env"], "nothing undone"
+    own = World(AUTO)
+    undo = (Step(ActionKind.SET_ENV, {"name": "{env}", "value": "5"}),)
+    only(own, "tune_pool", revert_mode=RevertMode.STEPS, revert=undo)
+    sick_forever(own)
+    own.poll(30)
+    assert own.cluster.mutations() == [
+        ("set_env", CHECKOUT, ("DB_POOL_SIZE", "11")),
+        ("set_env", CHECKOUT, ("DB_POOL_SIZE", "5")),
+    ]
+    [incident] = own.incidents()
+    assert incident.status is IncidentStatus.ESCALATED
