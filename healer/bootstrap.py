@@ -7,7 +7,7 @@ all call it, and tests call `wire` with fakes. Nothing here runs at import time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -201,9 +201,17 @@ def build(settings: Settings, *, simulation: Simulation | None = None) -> Runtim
         policy=policy,
         interval=interval,
     )
-    if sources.metrics.kind == "prometheus":
-        seed_baselines(healer, timedelta(seconds=sources.metrics.prometheus.seed_history))
+    catch_up(healer, settings)
     return Runtime(healer, store, simulation)
+
+
+def catch_up(healer: Healer, settings: Settings) -> int:
+    """Seed baselines from the metrics source's history, when it keeps one: at start,
+    and when a follower (which has not been polling) becomes the leader."""
+    metrics = settings.sources.metrics
+    if metrics.kind != "prometheus":
+        return 0
+    return seed_baselines(healer, timedelta(seconds=metrics.prometheus.seed_history))
 
 
 def _metrics(settings: Settings, simulation: Simulation | None) -> MetricsSource:
@@ -259,6 +267,12 @@ def replica_identity(settings: Settings) -> str:
     return settings.daemon.identity or default_identity()
 
 
-def leadership_for(settings: Settings) -> LeaderElector | AlwaysLeader:
+def leadership_for(
+    settings: Settings, *, on_gained: Callable[[], None] = lambda: None
+) -> LeaderElector | AlwaysLeader:
     """Who may act: with `daemon.leader_election`, the holder of a Lease in the cluster."""
-    return leadership(settings.daemon, lambda: api_client(settings.sources.cluster.kubernetes))
+    return leadership(
+        settings.daemon,
+        lambda: api_client(settings.sources.cluster.kubernetes),
+        on_gained=on_gained,
+    )

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from healer.bench.summary import summarise, table
 from healer.bootstrap import (
     build,
     build_simulated,
+    catch_up,
     leadership_for,
     load_rules,
     open_store,
@@ -193,10 +195,15 @@ def run(
         interval = simulation.scenario.tick.total_seconds() / speed if speed else 0.01
 
     status = PollStatus(interval)
+    # why: a follower has not been polling; its baselines are as old as its last lead
+    gained = threading.Event()
 
     def poll() -> None:
         status.started()
         try:
+            if gained.is_set():
+                gained.clear()
+                catch_up(runtime.healer, settings)
             if simulation is not None:
                 simulation.advance()
             report = tick(runtime.healer)
@@ -207,7 +214,7 @@ def run(
         if report.held:
             logging.getLogger("healer").warning("poll held: %s", report.held)
 
-    elector = leadership_for(settings)
+    elector = leadership_for(settings, on_gained=gained.set)
     runtime.healer.may_act = elector.is_leader
     health = _health_server(settings, lambda: judge(status, leading=elector.is_leader()))
     elector.start()
