@@ -28,9 +28,11 @@ DEPLOY_LOOKBACK = timedelta(minutes=20)  # a rollout this long before the sympto
 # A leak shows only once memory fills up, which takes minutes to hours after the rollout.
 LEAK_LOOKBACK = timedelta(hours=3)
 CPU_HOT = 0.85
-# Behind an entry, CPU this busy on several services at once is load arriving: queues
-# grow well before a service is saturated, and usual load keeps them near half this.
-SURGE_HOT = 0.75
+# Behind an entry, CPU this busy on many services at once is load arriving: queues grow
+# well before a service is saturated, and usual load keeps them well under this.
+SURGE_BUSY = 0.6
+SURGE_MIN = 3  # services busy at once, at least
+SURGE_SHARE = 1 / 3  # of the services behind the entry, at least
 MEMORY_HIGH = 0.8  # the fullest container's working set / limit that counts as climbing
 DB_FULL = 0.95  # a database with this share of its max_connections in use is at its limit
 OVERBOOKED = 0.4  # a service whose pools alone could hold this share of its database
@@ -200,40 +202,41 @@ def surge(
 ) -> list[Evidence]:
     """More load arrives at an entry service than what lies behind it can serve.
 
-    Several services reached through it saturate at once with no rollout among them:
-    no single service got slower, so the common cause is the traffic coming in.
+    Many services reached through it get busy at once with no rollout among them: no
+    single service got slower, so the common cause is the traffic coming in.
     """
-    hot = sorted(s.name for s in surge_load(service, facts, anomalous, onset))
-    if not hot:
+    busy = [s.name for s in surge_load(service, facts, onset)]
+    if not busy:
         return []
     rate = facts.snapshot.value(service, Signal.REQUEST_RATE)
     arriving = f" while it serves {rate:.0f} req/s" if rate is not None else ""
+    sick = len(_reachable(service, facts.topology) & anomalous)
     return [
         Evidence(
             "metrics",
-            f"{len(hot)} services behind it run their CPU hot (≥{SURGE_HOT:.0%} of the limit) "
-            f"at once ({', '.join(hot)})"
-            f"{arriving}, none after a rollout: more load is arriving",
-            1.0 + 1.5 * (len(hot) - 1),
+            f"{len(busy)} services from it on run their CPU at ≥{SURGE_BUSY:.0%} of the limit "
+            f"at once ({', '.join(busy)}){arriving}, none after a rollout, and {sick} "
+            "services behind it anomalous: more load is arriving",
+            1.0 + 0.5 * (len(busy) - 1),
         )
     ]
 
 
-def surge_load(
-    entry: ServiceRef, facts: Facts, anomalous: set[ServiceRef], onset: datetime
-) -> list[ServiceRef]:
-    """The services saturated behind an entry service with no rollout of their own,
-    when there are at least two of them; else none."""
+def surge_load(entry: ServiceRef, facts: Facts, onset: datetime) -> list[ServiceRef]:
+    """The services busy behind an entry service (itself included) with no rollout of
+    their own, when they are a broad share of them; else none."""
     if facts.topology.callers(entry):
         return []  # why: a surge enters where outside traffic does
-    behind = (_reachable(entry, facts.topology) & anomalous) | {entry}
-    hot = [
+    behind = _reachable(entry, facts.topology) | {entry}
+    busy = [
         s
         for s in sorted(behind)
-        if (facts.snapshot.value(s, Signal.CPU_UTILISATION) or 0.0) >= SURGE_HOT
+        if (facts.snapshot.value(s, Signal.CPU_UTILISATION) or 0.0) >= SURGE_BUSY
         and began_with_rollout(facts.workloads.get(s), onset) is None
     ]
-    return hot if len(hot) >= 2 else []
+    # why a broad share: one or two hot services are their own saturation; load that
+    # arrives from outside lifts every service it passes through
+    return busy if len(busy) >= max(SURGE_MIN, SURGE_SHARE * len(behind)) else []
 
 
 def _reachable(service: ServiceRef, topology: Topology) -> set[ServiceRef]:

@@ -68,7 +68,7 @@ def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
     loaded = {
         hot: entry
         for entry in sorted(services)
-        for hot in surge_load(entry, facts, anomalous, onset)
+        for hot in surge_load(entry, facts, onset)
         if hot != entry
     }
     ranked = sorted(

@@ -50,6 +50,7 @@ PREFERENCE: Mapping[Cause, tuple[str, ...]] = {
 ROLLBACK_ANYWAY = frozenset({Cause.BAD_DEPLOY})
 DB_HEADROOM = 0.15  # lowering a pool for db_max_connections leaves this share of the database free
 TARGET_CPU = 0.6  # scale so that CPU use lands here
+SURGE_STEP = 1.5  # a surge's first scale-out adds at least half as many replicas again
 TARGET_POOL = 0.7  # size the pool so that demand fills this share of it
 MAX_POOL_STEP = 4  # never grow a pool more than this many times in one change
 
@@ -164,33 +165,37 @@ def _began_with_rollout(incident: Incident, diagnosis: Diagnosis, workload: Work
 def _target(playbook: Playbook, diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> ServiceRef:
     """The root, except that a surge is absorbed where capacity runs out."""
     if playbook.name == "scale" and diagnosis.cause is Cause.TRAFFIC_SURGE:
-        return _hottest(diagnosis, snapshot)[0]
+        return _surge_target(diagnosis, snapshot)[0]
     return diagnosis.root
 
 
-def _hottest(diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> tuple[ServiceRef, float]:
-    services = diagnosis.affected | {h.service for h in diagnosis.ranked}
-    used = {s: snapshot.value(s, Signal.CPU_UTILISATION) or 0.0 for s in services}
-    return max(sorted(used.items()), key=lambda item: item[1])
+def _surge_target(diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> tuple[ServiceRef, float]:
+    """Where a surge needs capacity first: the runner-up of the diagnosis among the
+    services showing symptoms (where they start, behind the entry), else the entry."""
+    behind = [h.service for h in diagnosis.ranked[1:] if h.service in diagnosis.affected]
+    service = behind[0] if behind else diagnosis.root
+    return service, snapshot.value(service, Signal.CPU_UTILISATION) or 0.0
 
 
 def _size_surge(playbook: Playbook, diagnosis: Diagnosis, snapshot: MetricsSnapshot) -> Sized:
-    """Replicas for the most saturated service behind the entry, for a CPU target.
+    """Replicas for the busiest service behind the entry: for a CPU target, and at least
+    SURGE_STEP × as many, since the load is still arriving and it is not alone.
 
     Capacity-aware on two sides: the playbook's and the policy's bounds cap the
     replicas, and the policy refuses a scale-out that would leave its database short.
     """
-    service, cpu = _hottest(diagnosis, snapshot)
+    service, cpu = _surge_target(diagnosis, snapshot)
     replicas = snapshot.value(service, Signal.REPLICAS)
-    if cpu <= TARGET_CPU or not replicas:
+    if not replicas:
         return None
     current = max(round(replicas), 1)
-    wanted = _clamp(playbook, "replicas", max(current + 1, math.ceil(current * cpu / TARGET_CPU)))
+    factor = max(cpu / TARGET_CPU, SURGE_STEP)
+    wanted = _clamp(playbook, "replicas", max(current + 1, math.ceil(current * factor)))
     if wanted <= current:
         return None
     why = (
-        f"a surge saturates {service.name} (CPU at {cpu:.0%} of its limit); aiming for "
-        f"{TARGET_CPU:.0%}: {current} → {wanted} replicas"
+        f"a surge reaches {service.name} (CPU at {cpu:.0%} of its limit): "
+        f"{current} → {wanted} replicas, for {TARGET_CPU:.0%} and at least {SURGE_STEP:g}×"
     )
     return {"replicas": wanted}, why
 

@@ -115,7 +115,7 @@ def test_a_leak_in_a_long_running_version_is_restarted() -> None:
 def test_several_services_saturating_behind_the_entry_is_a_surge_at_the_entry() -> None:
     found = [anomaly(FRONT), anomaly(CHECKOUT), anomaly(CATALOG)]
     snapshot = {
-        FRONT: {Signal.CPU_UTILISATION: 0.5, Signal.REQUEST_RATE: 640.0, Signal.REPLICAS: 3},
+        FRONT: {Signal.CPU_UTILISATION: 0.65, Signal.REQUEST_RATE: 640.0, Signal.REPLICAS: 3},
         CHECKOUT: {Signal.CPU_UTILISATION: 0.97, Signal.REPLICAS: 2},
         CATALOG: {Signal.CPU_UTILISATION: 1.2, Signal.REPLICAS: 3},
     }
@@ -255,3 +255,18 @@ def test_services_on_one_database_are_one_incident() -> None:
     shared = Topology(TOPOLOGY.services, TOPOLOGY.edges, {CHECKOUT: ORDERS, ADS: ORDERS})
     together = group(found, incidents=[], topology=shared, now=NOW, new_id=ids())
     assert [i.services for i in together.opened] == [{ADS, CHECKOUT}]
+
+
+def test_a_broad_rise_in_cpu_names_the_surge_before_anything_saturates() -> None:
+    found = [anomaly(FRONT), anomaly(CATALOG)]  # one slow service and its caller
+    snapshot = {
+        FRONT: {Signal.CPU_UTILISATION: 0.66},
+        CHECKOUT: {Signal.CPU_UTILISATION: 0.7},  # busy, not (yet) anomalous
+        CATALOG: {Signal.CPU_UTILISATION: 0.62, Signal.REPLICAS: 3},
+    }
+    d = diagnose(incident_of(*found), facts=facts(snapshot, found), now=NOW)
+    assert (d.root, d.cause) == (FRONT, Cause.TRAFFIC_SURGE)
+    workload = Workload(FRONT, 3, 1, "front:1", {})
+    chosen = chosen_plan(d, found, workload, MetricsSnapshot(NOW, snapshot))
+    assert chosen is not None and chosen.target == CATALOG, "where the symptoms are"
+    assert chosen.params == {"replicas": 5}, "at least 1.5× while the load keeps coming"
