@@ -42,6 +42,7 @@ from healer.domain.model import Approval, EventKind
 from healer.errors import HealerError
 from healer.health import Health, HealthServer, PollStatus, judge
 from healer.pipeline.tick import TickReport, tick
+from healer.playbooks import load_playbook
 from healer.policies import load_policy
 from healer.sim.kubeapi import register as register_kube_api
 from healer.sim.scenario import builtin_scenarios
@@ -342,6 +343,44 @@ def playbooks_list(config: ConfigOption = None) -> None:
             f"{', '.join(sorted(playbook.fixes))}; params: {params or 'none'}"
         )
         out.print(f"  {playbook.description.strip()}", highlight=False)
+
+
+@playbooks_app.command("show")
+def playbooks_show(
+    name: Annotated[str, typer.Argument(help="The playbook's name.")], config: ConfigOption = None
+) -> None:
+    """Everything a playbook says: when it applies, what it changes, how it is judged."""
+    playbooks, _ = load_rules(_settings(config))
+    if name not in playbooks:
+        err.print(f"[red]no playbook {name!r}; known: {', '.join(sorted(playbooks))}[/]")
+        raise typer.Exit(2)
+    print(views.playbook_text(playbooks[name]))
+
+
+@playbooks_app.command("validate")
+def playbooks_validate(
+    path: Annotated[
+        Path | None, typer.Argument(help="A playbook file or a directory (default: configured).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check playbook files; print each problem with its file, line and field."""
+    target = path or _settings(config).paths.playbooks
+    files = sorted([*target.glob("*.yaml"), *target.glob("*.yml")]) if target.is_dir() else [target]
+    if not files:
+        err.print(f"[red]{target}: no playbooks (*.yaml) in it[/]")
+        raise typer.Exit(1)
+    bad = 0
+    for file in files:
+        try:
+            playbook = load_playbook(file)
+        except HealerError as exc:
+            bad += 1
+            err.print(f"[red]invalid[/] {exc}", highlight=False)
+            continue
+        out.print(f"ok {file}: {playbook.name}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
 
 
 @policy_app.command("check")

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from healer.domain.model import EventKind, Incident, IncidentStatus, TimelineEvent
+from healer.domain.playbook import Playbook, RevertMode, Step
 
 STATUS_STYLE = {
     IncidentStatus.OPEN: "yellow",
@@ -101,3 +102,49 @@ def incident_json(incident: Incident, events: Sequence[TimelineEvent]) -> dict[s
 
 def _time(at: datetime, *, date: bool = False) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+
+
+def playbook_text(playbook: Playbook) -> str:
+    """A playbook as a reviewer reads it, every rule spelled out."""
+    lines = [
+        f"{playbook.name} ({playbook.risk} risk) — {playbook.source}",
+        f"  {playbook.description}",
+        f"  fixes: {', '.join(sorted(playbook.fixes))}",
+    ]
+    for spec in playbook.params:
+        bounds = [f"≥ {spec.minimum:g}" if spec.minimum is not None else ""]
+        bounds.append(f"≤ {spec.maximum:g}" if spec.maximum is not None else "")
+        if spec.max_factor is not None:
+            bounds.append(f"≤ {spec.max_factor:g}× current {spec.current}")
+        if spec.choices:
+            bounds.append(f"one of {', '.join(spec.choices)}")
+        if spec.default is not None:
+            bounds.append(f"default {spec.default}")
+        shown = ", ".join(b for b in bounds if b)
+        lines.append(f"  param {spec.name}: {spec.type}" + (f" ({shown})" if shown else ""))
+    pre = playbook.preconditions
+    for label, value in (
+        ("rolled out within", pre.rolled_out_within),
+        ("has an earlier revision", pre.previous_revision or None),
+        ("ready pods at least", pre.min_ready_pods),
+    ):
+        if value is not None:
+            lines.append(f"  precondition: {label} {value if value is not True else ''}".rstrip())
+    lines += [f"  step {i + 1}: {_step_text(s)}" for i, s in enumerate(playbook.steps)]
+    if playbook.revert_mode is RevertMode.STEPS:
+        lines += [f"  revert {i + 1}: {_step_text(s)}" for i, s in enumerate(playbook.revert)]
+    else:
+        lines.append(f"  revert: {playbook.revert_mode}")
+    verify = playbook.verify
+    if verify is not None:
+        lines.append(
+            f"  verify: healthy {verify.healthy_polls} polls in a row within {verify.within_polls}"
+        )
+    if playbook.cooldown is not None:
+        lines.append(f"  cooldown: {playbook.cooldown}")
+    return "\n".join(lines)
+
+
+def _step_text(step: Step) -> str:
+    args = " ".join(f"{k}={v}" for k, v in step.args.items())
+    return f"{step.action} {args}".rstrip()
