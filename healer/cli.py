@@ -329,9 +329,12 @@ def reject(
 
 
 @playbooks_app.command("list")
-def playbooks_list(config: ConfigOption = None) -> None:
-    """List the playbooks, what they fix and their parameters."""
-    playbooks, _ = load_rules(_settings(config))
+def playbooks_list(config: ConfigOption = None, store: StoreOption = None) -> None:
+    """List the playbooks, what they fix, their parameters and their track record."""
+    settings = _settings(config)
+    playbooks, _ = load_rules(settings)
+    with open_store(settings, store).unit() as uow:
+        records = uow.outcomes()
     for playbook in playbooks.values():
         params = ", ".join(
             f"{p.name} ({p.type}{'' if p.minimum is None else f' ≥{p.minimum:g}'}"
@@ -343,6 +346,9 @@ def playbooks_list(config: ConfigOption = None) -> None:
             f"{', '.join(sorted(playbook.fixes))}; params: {params or 'none'}"
         )
         out.print(f"  {playbook.description.strip()}", highlight=False)
+        for record in records:
+            if record.playbook == playbook.name:
+                out.print(f"  track record: {record.text()}", highlight=False)
 
 
 @playbooks_app.command("show")

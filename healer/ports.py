@@ -26,7 +26,7 @@ from healer.domain.model import (
     Topology,
     Workload,
 )
-from healer.domain.playbook import ParamValue, Playbook
+from healer.domain.playbook import ParamValue, Playbook, TrackRecord
 
 
 class Clock(Protocol):
@@ -204,6 +204,12 @@ class UnitOfWork(Protocol):
     def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
         """(recorded at, target, action) of every intent since `since`, for rate limits."""
         ...
+
+    def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:
+        """Count one verified recovery (or failure) of `playbook` on `cause`."""
+        ...
+
+    def outcomes(self) -> list[TrackRecord]: ...
 
 
 class PendingIntent(Protocol):

@@ -24,7 +24,7 @@ from healer.domain.model import (
     Topology,
     Workload,
 )
-from healer.domain.playbook import ParamValue
+from healer.domain.playbook import ParamValue, TrackRecord
 from healer.errors import ActionFailed, SourceUnavailable
 
 
@@ -46,6 +46,7 @@ class _Tables:
     intents: dict[str, Intent] = field(default_factory=dict)
     results: dict[str, ActionResult] = field(default_factory=dict)
     approvals: list[Approval] = field(default_factory=list)
+    outcomes: dict[tuple[str, str], TrackRecord] = field(default_factory=dict)
 
 
 class MemoryUnit:
@@ -115,6 +116,15 @@ class MemoryUnit:
 
     def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
         return [(i.at, i.target, i.action) for i in self._t.intents.values() if i.at >= since]
+
+    def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:
+        old = self._t.outcomes.get((playbook, cause), TrackRecord(playbook, cause))
+        self._t.outcomes[(playbook, cause)] = TrackRecord(
+            playbook, cause, old.worked + int(worked), old.failed + int(not worked)
+        )
+
+    def outcomes(self) -> list[TrackRecord]:
+        return sorted(self._t.outcomes.values(), key=lambda r: (r.playbook, r.cause))
 
 
 class MemoryStore:

@@ -48,6 +48,9 @@ def test_demo_json_record_then_incidents_list(store: str) -> None:
     assert listed.exit_code == 0, listed.output
     [incident] = json.loads(listed.stdout)
     assert incident["root_cause"] == {"service": "cartservice", "cause": "bad_deploy"}
+    playbooks = runner.invoke(app, ["playbooks", "list", "--store", store])
+    assert playbooks.exit_code == 0, playbooks.output
+    assert "track record: rollback resolved 1 of 1 bad_deploy incidents" in playbooks.output
     assert incident["status"] == "resolved"
 
     shown = runner.invoke(app, ["incidents", "show", incident["id"], "--json", "--store", store])

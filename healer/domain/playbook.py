@@ -212,3 +212,20 @@ class Playbook:
             if problem:
                 problems.append(problem)
         return problems
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """How often a playbook resolved incidents of one cause: verified recoveries against
+    attempts that did not recover in time."""
+
+    playbook: str
+    cause: str
+    worked: int = 0
+    failed: int = 0
+
+    def text(self) -> str:
+        total = self.worked + self.failed
+        if total == 0:
+            return f"{self.playbook} has no record for {self.cause} yet"
+        return f"{self.playbook} resolved {self.worked} of {total} {self.cause} incidents"

@@ -115,6 +115,7 @@ def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Check
             f"Recovered: healthy for {spec.healthy_polls} polls in a row after "
             f"{incident.plan.playbook}",
             poll.now,
+            **_judged(incident),
         )
         worked = resolve(incident, poll, f"{incident.plan.playbook} worked")
         return [recovered, *worked], Checked.RECOVERED
@@ -134,6 +135,7 @@ def _not_recovered(
             EventKind.NOT_RECOVERED,
             f"Not recovered within {spec.within_polls} polls of {incident.plan.playbook}",
             poll.now,
+            **_judged(incident),
         )
     ]
     if not healer.timing.revert_on_failure:
@@ -160,3 +162,11 @@ def _not_recovered(
         incident.actions.append(result)
         events.append(event(incident, EventKind.REVERTED, result.detail, poll.now, key=result.key))
     return events, Checked.FAILED
+
+
+def _judged(incident: Incident) -> dict[str, str]:
+    """What a verdict is about: the playbook and the cause it was run for (the store
+    keeps each playbook's track record from these)."""
+    assert incident.plan is not None
+    cause = incident.diagnosis.cause if incident.diagnosis else "unknown"
+    return {"playbook": incident.plan.playbook, "cause": str(cause)}

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 from healer.domain.model import (
+    JSON,
     Cause,
     Decision,
     Diagnosis,
@@ -23,6 +24,7 @@ from healer.domain.model import (
     Verification,
     Workload,
 )
+from healer.domain.playbook import TrackRecord
 from healer.pipeline import approval, planning, verification
 from healer.pipeline.acting import Checked, check, escalate, execute, resolve
 from healer.pipeline.context import Healer, Poll, event
@@ -146,7 +148,14 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
         )
         return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}{skipped}")
     incident.plan = plan
-    return [planned_event(incident, plan, poll.now), *_decide(incident, healer, poll)]
+    planned = planned_event(incident, plan, poll.now, _record(healer, plan.playbook, d.cause))
+    return [planned, *_decide(incident, healer, poll)]
+
+
+def _record(healer: Healer, playbook: str, cause: Cause) -> TrackRecord:
+    with healer.store.unit() as uow:
+        found = [r for r in uow.outcomes() if (r.playbook, r.cause) == (playbook, str(cause))]
+    return found[0] if found else TrackRecord(playbook, str(cause))
 
 
 def _unfit(healer: Healer, workload: Workload, poll: Poll) -> dict[str, str]:
@@ -182,16 +191,26 @@ def _held_back(plan: Plan, healer: Healer, poll: Poll) -> str | None:
     return None
 
 
-def planned_event(incident: Incident, plan: Plan, now: datetime) -> TimelineEvent:
+def planned_event(
+    incident: Incident, plan: Plan, now: datetime, record: TrackRecord | None = None
+) -> TimelineEvent:
+    summary = (
+        f"Plan ({plan.planner}): {plan.playbook} on {plan.target.name} "
+        f"{dict(plan.params)} — {plan.rationale}"
+    )
+    history: dict[str, JSON] = {}
+    if record is not None:
+        summary += f". Track record: {record.text()}"
+        history = {"worked": record.worked, "failed": record.failed}
     return event(
         incident,
         EventKind.PLANNED,
-        f"Plan ({plan.planner}): {plan.playbook} on {plan.target.name} "
-        f"{dict(plan.params)} — {plan.rationale}",
+        summary,
         now,
         playbook=plan.playbook,
         params=dict(plan.params),
         target=str(plan.target),
+        **history,
     )
 
 

@@ -28,6 +28,7 @@ from healer.pipeline import execution
 from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.correlation import group
 from healer.pipeline.lifecycle import advance, decided_event, planned_event
+from healer.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,20 @@ def _advance_all(healer: Healer, poll: Poll) -> list[TimelineEvent]:
             uow.save_incident(incident)
             for item in found:
                 uow.append_event(item)
+                _count_outcome(uow, item)
             uow.commit()
         events += found
     return events
+
+
+def _count_outcome(uow: UnitOfWork, item: TimelineEvent) -> None:
+    """A verdict on a playbook joins its track record, in the same commit as the event."""
+    if item.kind not in (EventKind.RECOVERED, EventKind.NOT_RECOVERED):
+        return
+    playbook, cause = item.data.get("playbook"), item.data.get("cause")
+    if isinstance(playbook, str) and isinstance(cause, str):
+        worked = item.kind is EventKind.RECOVERED
+        uow.record_outcome(playbook, cause, worked=worked, at=item.at)
 
 
 def _lost_by_the_crash(

@@ -94,3 +94,23 @@ def test_revert_none_leaves_the_change_and_revert_steps_run_instead_of_the_inver
     ]
     [incident] = own.incidents()
     assert incident.status is IncidentStatus.ESCALATED
+
+
+def test_each_verdict_joins_the_playbooks_track_record_shown_with_the_next_plan() -> None:
+    world = World(AUTO)
+    world.poll(40)
+    world.sick = True
+    world.poll(30)  # tune_pool fixes it
+    with world.store.unit() as uow:
+        assert [(r.playbook, r.cause, r.worked, r.failed) for r in uow.outcomes()] == [
+            ("tune_pool", "pool_exhaustion", 1, 0)
+        ]
+    world.cluster.workloads[CHECKOUT] = dataclasses.replace(
+        world.cluster.workloads[CHECKOUT], env={"DB_POOL_SIZE": "3"}
+    )
+    world.poll(30)  # the same trouble again: the plan cites the record
+    second = max(world.incidents(), key=lambda i: i.opened_at)
+    with world.store.unit() as uow:
+        [planned] = [e for e in uow.events(second.id) if e.kind is EventKind.PLANNED]
+    assert "Track record: tune_pool resolved 1 of 1 pool_exhaustion incidents" in planned.summary
+    assert (planned.data["worked"], planned.data["failed"]) == (1, 0)

@@ -13,7 +13,14 @@ from healer.adapters.store import SqlStore, downgrade, migrate, upgrade
 from healer.adapters.store.schema import Base
 from healer.errors import StoreError
 
-STORE_TABLES = {"incidents", "timeline_events", "actions", "approvals", "miner_state"}
+STORE_TABLES = {
+    "incidents",
+    "timeline_events",
+    "actions",
+    "approvals",
+    "miner_state",
+    "playbook_outcomes",
+}
 
 
 def tables(url: str) -> set[str]:

@@ -145,3 +145,15 @@ class MinerStateRow(Base):
     # Opaque to the store: the miner's own compressed snapshot.
     state: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime]
+
+
+class OutcomeRow(Base):
+    """Each playbook's track record per cause: how often it was verified to resolve."""
+
+    __tablename__ = "playbook_outcomes"
+
+    playbook: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cause: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worked: Mapped[int]
+    failed: Mapped[int]
+    updated_at: Mapped[datetime]

@@ -22,6 +22,7 @@ from healer.adapters.store.schema import (
     EventRow,
     IncidentRow,
     MinerStateRow,
+    OutcomeRow,
 )
 from healer.domain.model import (
     ActionResult,
@@ -32,7 +33,7 @@ from healer.domain.model import (
     ServiceRef,
     TimelineEvent,
 )
-from healer.domain.playbook import ParamValue
+from healer.domain.playbook import ParamValue, TrackRecord
 from healer.errors import StoreError
 from healer.ports import PendingIntent
 
@@ -222,6 +223,23 @@ class SqlUnitOfWork:
             .order_by(ActionRow.intent_at, ActionRow.id)
         )
         return [(at, ServiceRef.parse(target), action) for at, target, action in rows]
+
+    @translating
+    def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:
+        """Count one verified recovery (or failure) of `playbook` on `cause`."""
+        row = self._session.get(OutcomeRow, (playbook, cause), with_for_update=True)
+        if row is None:
+            row = OutcomeRow(playbook=playbook, cause=cause, worked=0, failed=0, updated_at=at)
+            self._session.add(row)
+        row.worked += int(worked)
+        row.failed += int(not worked)
+        row.updated_at = at
+        self._session.flush()
+
+    @translating
+    def outcomes(self) -> list[TrackRecord]:
+        rows = self._session.scalars(select(OutcomeRow).order_by(OutcomeRow.playbook))
+        return [TrackRecord(r.playbook, r.cause, r.worked, r.failed) for r in rows]
 
     @translating
     def save_miner_state(self, name: str, data: bytes, *, at: datetime) -> None:
