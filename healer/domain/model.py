@@ -344,6 +344,7 @@ class Verification:
     started_at: datetime
     polls: int = 0
     healthy_streak: int = 0
+    target_streak: int = 0  # polls in a row the changed service itself looked healthy
 
 
 @dataclass

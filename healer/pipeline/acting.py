@@ -107,7 +107,9 @@ def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Check
     assert incident.plan is not None
     playbook = healer.playbooks.get(incident.plan.playbook)
     spec = (playbook.verify if playbook else None) or healer.timing.verify
-    progress = verification.verify(incident, spec=spec, health=poll.observation.health)
+    progress = verification.verify(
+        incident, spec=spec, health=poll.observation.health, target=incident.plan.target
+    )
     if progress is verification.Progress.RECOVERED:
         recovered = event(
             incident,
@@ -121,7 +123,28 @@ def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Check
         return [recovered, *worked], Checked.RECOVERED
     if progress is verification.Progress.WAITING:
         return [], Checked.WAITING
+    if progress is verification.Progress.TARGET_RECOVERED:
+        return _target_recovered(incident, poll, spec), Checked.RECOVERED
     return _not_recovered(incident, healer, poll, spec)
+
+
+def _target_recovered(incident: Incident, poll: Poll, spec: VerifySpec) -> Events:
+    """The changed service is well, others are not: keep the fix, let the rest be judged
+    afresh (detection opens a new incident for what is still wrong)."""
+    assert incident.plan is not None
+    target = incident.plan.target
+    still = sorted(s.name for s in incident.services if poll.observation.health.get(s) is False)
+    recovered = event(
+        incident,
+        EventKind.RECOVERED,
+        f"Recovered: {target.name} healthy for {spec.healthy_polls} polls in a row after "
+        f"{incident.plan.playbook}; still unhealthy, and not explained by it: "
+        f"{', '.join(still) or 'none'}",
+        poll.now,
+        **_judged(incident),
+    )
+    why = f"{incident.plan.playbook} fixed {target.name}; what remains is a separate problem"
+    return [recovered, *resolve(incident, poll, why)]
 
 
 def _not_recovered(

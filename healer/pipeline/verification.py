@@ -2,7 +2,9 @@
 
 Recovered means every service of the incident looks healthy to the detector for
 `healthy_polls` polls in a row. A poll without data counts as neither healthy nor
-unhealthy: the streak waits, the deadline does not.
+unhealthy: the streak waits, the deadline does not. When the deadline comes with the
+changed service itself healthy but others not, the action did its part: something else
+ails the others (a second fault, say), and undoing a working fix would only add harm.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from healer.domain.playbook import VerifySpec
 class Progress(StrEnum):
     WAITING = "waiting"
     RECOVERED = "recovered"
+    TARGET_RECOVERED = "target_recovered"  # the changed service is well; others are not
     FAILED = "failed"
 
 
@@ -33,19 +36,29 @@ def healthy(
 
 
 def verify(
-    incident: Incident, *, spec: VerifySpec, health: Mapping[ServiceRef, bool | None]
+    incident: Incident,
+    *,
+    spec: VerifySpec,
+    health: Mapping[ServiceRef, bool | None],
+    target: ServiceRef | None = None,
 ) -> Progress:
     check = incident.verification
     if check is None:
         raise ValueError(f"incident {incident.id} has no verification under way")
     check.polls += 1
-    verdict = healthy(incident.services, health)
-    if verdict is True:
-        check.healthy_streak += 1
-    elif verdict is False:
-        check.healthy_streak = 0
+    check.healthy_streak = _streak(check.healthy_streak, healthy(incident.services, health))
+    if target is not None:
+        check.target_streak = _streak(check.target_streak, healthy([target], health))
     if check.healthy_streak >= spec.healthy_polls:
         return Progress.RECOVERED
     if check.polls >= spec.within_polls:
+        if target is not None and check.target_streak >= spec.healthy_polls:
+            return Progress.TARGET_RECOVERED
         return Progress.FAILED
     return Progress.WAITING
+
+
+def _streak(streak: int, verdict: bool | None) -> int:
+    if verdict is None:
+        return streak  # why: no data is no evidence either way
+    return streak + 1 if verdict else 0

@@ -163,6 +163,7 @@ def test_two_replicas_one_acts_hands_over_and_nothing_runs_twice(
                     handovers.append(_hand_over(watch, replicas, how))
             _sleep_until(start + FIRST_S + SPACING_S * REPETITIONS + 20)
             state = sim.state()
+            events = _events_by_instance(sim)
             seen = list(watch.seen)
             watch.close()
         finally:
@@ -170,7 +171,6 @@ def test_two_replicas_one_acts_hands_over_and_nothing_runs_twice(
                 replica.stop(signal.SIGTERM)
             sim.stop()
         results = _results(store_url)
-    events = _events_by_instance(sim)
     _report(state, handovers, seen)
     # every fault was rolled back, once: the cluster's own record
     rollbacks = [c for c in state["changes"] if c["action"] == "rollback"]

@@ -42,6 +42,16 @@ def test_no_data_neither_counts_nor_stops_the_deadline() -> None:
     assert results[-1] is Progress.FAILED, "B never reported: recovery was never shown"
 
 
+def test_a_fixed_target_with_others_still_sick_is_kept_not_reverted() -> None:
+    incident = mitigating()
+    results = [verify(incident, spec=SPEC, health={A: True, B: False}, target=A) for _ in range(6)]
+    assert results[:-1] == [Progress.WAITING] * 5, "others may still recover in time"
+    assert results[-1] is Progress.TARGET_RECOVERED
+    sick = mitigating()
+    flapping = [{A: True, B: False}, {A: False, B: False}] * 3
+    assert [verify(sick, spec=SPEC, health=h, target=A) for h in flapping][-1] is Progress.FAILED
+
+
 def test_healthy_is_three_valued() -> None:
     assert healthy([A, B], {A: True, B: True}) is True
     assert healthy([A, B], {A: True, B: False}) is False
