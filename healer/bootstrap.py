@@ -14,6 +14,7 @@ from pathlib import Path
 
 from healer.adapters.drain import DrainMiner, PersistentMiner, VarietyMiner
 from healer.adapters.elasticsearch import ElasticsearchLogs
+from healer.adapters.github import GitHubCodeHost
 from healer.adapters.kubernetes import KubeCluster
 from healer.adapters.kubernetes.connect import api_client
 from healer.adapters.leader import AlwaysLeader, LeaderElector, default_identity, leadership
@@ -24,11 +25,14 @@ from healer.config import Settings, secret
 from healer.detect.baseline import Persistence, Thresholds
 from healer.detect.detector import DetectionSettings, Detector
 from healer.domain.clock import SystemClock
+from healer.domain.codechange import CodeLocation
+from healer.domain.model import ServiceRef
 from healer.domain.playbook import Playbook, VerifySpec
 from healer.domain.policy import Policy
 from healer.errors import SourceError
 from healer.pipeline.context import Healer, Timing
 from healer.pipeline.planning import RulePlanner
+from healer.pipeline.pull_requests import CodeChanges
 from healer.playbooks import load_playbooks
 from healer.policies import load_policy
 from healer.ports import Approver, Clock, Cluster, IncidentStore, LogSource, MetricsSource, Notifier
@@ -102,6 +106,7 @@ def wire(
     approver: Approver | None = None,
     notifier: Notifier | None = None,
     interval: timedelta | None = None,
+    code: CodeChanges | None = None,
 ) -> Healer:
     miner = _miner(settings, store)
     if miner is not None:
@@ -119,6 +124,7 @@ def wire(
         policy=policy,
         detector=Detector(detection(settings), miner=miner),
         timing=timing(settings, interval),
+        code=code,
     )
     if miner is not None:
         healer.after_poll.append(miner.save)
@@ -200,6 +206,7 @@ def build(settings: Settings, *, simulation: Simulation | None = None) -> Runtim
         playbooks=playbooks,
         policy=policy,
         interval=interval,
+        code=code_changes(settings),
     )
     catch_up(healer, settings)
     return Runtime(healer, store, simulation)
@@ -245,6 +252,28 @@ def _cluster(settings: Settings, simulation: Simulation | None) -> Cluster:
         )
     assert simulation is not None
     return simulation.kube
+
+
+def code_changes(settings: Settings) -> CodeChanges | None:
+    """The code host pull requests go to, and where each service's settings live."""
+    config = settings.code_host
+    if config.kind != "github":
+        return None
+    token = secret(config.github.token_env)
+    assert token is not None  # why: secret() refuses an unset variable
+    host = GitHubCodeHost(
+        token=token, base_url=config.github.base_url, timeout=config.github.timeout
+    )
+    locations = {
+        ServiceRef.parse(name): CodeLocation(
+            target.repository,
+            target.path,
+            {k: v for k, v in (("replicas", target.replicas_key), ("pool", target.pool_key)) if v},
+            target.base,
+        )
+        for name, target in config.repositories.items()
+    }
+    return CodeChanges(host, locations, config.timeline_url)
 
 
 def seed_baselines(healer: Healer, span: timedelta) -> int:

@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from healer.config_codehost import CodeHostSettings
 from healer.errors import ConfigError
 from healer.yamlfile import YamlDoc, config_error, field_name, load_yaml
 
@@ -365,6 +366,8 @@ class Settings(BaseSettings):
     """Playbooks and policy files."""
     daemon: DaemonSettings = DaemonSettings()
     """The long-running process."""
+    code_host: CodeHostSettings = CodeHostSettings()
+    """Where fixes that belong in git are proposed as pull requests."""
 
     @classmethod
     def settings_customise_sources(

@@ -41,9 +41,10 @@ _ARGUMENTS: dict[ActionKind, tuple[frozenset[str], frozenset[str]]] = {
     ActionKind.ROLLBACK: (frozenset(), frozenset({"to_revision"})),
     ActionKind.RESTART: (frozenset(), frozenset()),
     ActionKind.DELETE_POD: (frozenset(), frozenset({"pod"})),
+    ActionKind.OPEN_PR: (frozenset({"setting", "to"}), frozenset()),
 }
-_INTEGER_ARGUMENTS = frozenset({"replicas", "to_revision"})
-_STRING_ARGUMENTS = frozenset({"name"})
+_INTEGER_ARGUMENTS = frozenset({"replicas", "to_revision", "to"})
+_STRING_ARGUMENTS = frozenset({"name", "setting"})
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _PARAM_NAME = re.compile(r"^\w+$")
 _REFERENCE = re.compile(r"\{(\w+)\}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,13 @@ class PullRequest:
     url: str  # the page a human opens
     branch: str
     created: bool  # False when an open one from the branch was found
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    """Where one service's deployable settings live in git."""
+
+    repository: str  # owner/name
+    path: str  # the Helm values file or kustomize patch
+    keys: Mapping[str, str] = field(default_factory=dict)  # setting → dotted key
+    base: str | None = None  # the branch pull requests target; none: the default one

@@ -31,6 +31,7 @@ class ActionKind(StrEnum):
     ROLLBACK = "rollback"  # args: to_revision (optional; default the previous one)
     RESTART = "restart"  # no args: every pod replaced, as `kubectl rollout restart`
     DELETE_POD = "delete_pod"  # args: pod (optional; default the least healthy one)
+    OPEN_PR = "open_pr"  # args: setting (replicas | pool), to: the value, proposed in git
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from healer.domain.model import (
     TimelineEvent,
     Verification,
 )
-from healer.domain.playbook import VerifySpec
+from healer.domain.playbook import ActionKind, VerifySpec
 from healer.errors import PermanentError, TemporaryError
 from healer.pipeline import execution, verification
 from healer.pipeline.context import Healer, Poll, event
@@ -71,6 +71,7 @@ def execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
             store=healer.store,
             clock=healer.clock,
             dry_run=decision.dry_run,
+            code=healer.code,
         )
     except TemporaryError as exc:  # why: the intent is recorded; reconcile finishes it later
         held = event(incident, EventKind.HELD, f"Cluster unavailable, will retry: {exc}", poll.now)
@@ -83,6 +84,10 @@ def execute(incident: Incident, healer: Healer, poll: Poll) -> Events:
         return events + escalate(incident, poll, "the action failed")
     if decision.dry_run:
         return events + escalate(incident, poll, "dry run: nothing was changed")
+    if all(step.action is ActionKind.OPEN_PR for step in playbook.steps):
+        # why: a pull request changes nothing until people review and merge it
+        proposed = "; ".join(r.detail for r in results)
+        return events + escalate(incident, poll, f"the fix is proposed in git: {proposed}")
     incident.status = IncidentStatus.MITIGATING
     incident.verification = Verification(started_at=poll.now)
     return events

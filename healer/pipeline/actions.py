@@ -23,6 +23,8 @@ def describe(action: ActionKind, target: ServiceRef, args: Mapping[str, ParamVal
         return f"set {args['name']}={args['value']} on {target}"
     if action is ActionKind.RESTART:
         return f"restart every pod of {target}"
+    if action is ActionKind.OPEN_PR:
+        return f"propose {args['setting']}={args['to']} for {target} in a pull request"
     if action is ActionKind.DELETE_POD:
         return (
             f"delete pod {args['pod']} of {target}"
@@ -116,7 +118,7 @@ def inverse(
         if before.get("value") is None:
             return None  # why: the variable was unset; removing env is not an action we take
         return ActionKind.SET_ENV, {"name": str(before["name"]), "value": str(before["value"])}
-    if action in (ActionKind.RESTART, ActionKind.DELETE_POD):
+    if action in (ActionKind.RESTART, ActionKind.DELETE_POD, ActionKind.OPEN_PR):
         return None  # why: fresh pods cannot be made old again; nothing was lost either
     return ActionKind.ROLLBACK, {"to_revision": int(before["revision"])}
 

@@ -20,6 +20,7 @@ from healer.domain.model import (
 from healer.domain.playbook import Playbook, VerifySpec
 from healer.domain.policy import Policy
 from healer.errors import HealerError
+from healer.pipeline.pull_requests import CodeChanges
 from healer.ports import (
     Approver,
     Clock,
@@ -67,6 +68,7 @@ class Healer:
     # Whether this replica may change anything now (the leader, with election on);
     # checked right before each action, since leadership can end in the middle of a poll.
     may_act: Callable[[], bool] = lambda: True
+    code: CodeChanges | None = None  # where fixes that belong in git are proposed
     last_poll: datetime | None = None
     holding: str | None = None  # why the last poll held, while it still holds
 

@@ -16,7 +16,8 @@ from typing import Any
 from healer.domain.model import JSON, ActionResult, Incident, ServiceRef
 from healer.domain.playbook import ActionKind, ParamValue, Playbook, RevertMode
 from healer.errors import PermanentError
-from healer.pipeline import actions
+from healer.pipeline import actions, pull_requests
+from healer.pipeline.pull_requests import CodeChanges
 from healer.ports import Clock, Cluster, IncidentStore, PendingIntent
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def run_playbook(
     store: IncidentStore,
     clock: Clock,
     dry_run: bool,
+    code: CodeChanges | None = None,
 ) -> list[ActionResult]:
     """Run every step in order; stop at the first that fails. Temporary errors propagate."""
     attempt = incident.attempts + 1
@@ -48,14 +50,17 @@ def run_playbook(
         # A dry run's key says so, so that reconciliation never sends it for real.
         key = f"{incident.id}:{attempt}:{index}" + (":dry" if dry_run else "")
         step = Step(key, template.action, target, template.render(params))
-        result = run_step(
-            step,
-            incident_id=incident.id,
-            cluster=cluster,
-            store=store,
-            clock=clock,
-            dry_run=dry_run,
-        )
+        if step.action is ActionKind.OPEN_PR:
+            result = _propose(step, incident, code, store=store, clock=clock, dry_run=dry_run)
+        else:
+            result = run_step(
+                step,
+                incident_id=incident.id,
+                cluster=cluster,
+                store=store,
+                clock=clock,
+                dry_run=dry_run,
+            )
         results.append(result)
         if not result.ok:
             break
@@ -124,6 +129,40 @@ def _revert_steps(
         if not result.ok:
             break
     return results
+
+
+def _propose(
+    step: Step,
+    incident: Incident,
+    code: CodeChanges | None,
+    *,
+    store: IncidentStore,
+    clock: Clock,
+    dry_run: bool,
+) -> ActionResult:
+    """The open_pr step: intent, pull request (repeatable by design), result."""
+    with store.unit() as uow:
+        fresh = uow.record_intent(
+            key=step.key,
+            incident_id=incident.id,
+            action=str(step.action),
+            target=step.target,
+            args=dict(step.args),
+            before={},
+            at=clock.now(),
+        )
+        uow.commit()
+    if not fresh:
+        raise _Duplicate(step.key)
+    if dry_run:
+        what = actions.describe(step.action, step.target, step.args)
+        result = ActionResult(
+            step.key, str(step.action), step.target, True, f"{what} (dry run)", {}, {}
+        )
+    else:
+        result = pull_requests.propose(step.key, incident, step.target, step.args, code)
+    _record(result, store, clock)
+    return result
 
 
 def run_step(
@@ -206,12 +245,20 @@ def _record(result: ActionResult, store: IncidentStore, clock: Clock) -> None:
 
 
 def reconcile(
-    pending: list[PendingIntent], *, cluster: Cluster, store: IncidentStore, clock: Clock
+    pending: list[PendingIntent],
+    *,
+    cluster: Cluster,
+    store: IncidentStore,
+    clock: Clock,
+    code: CodeChanges | None = None,
 ) -> list[tuple[str, ActionResult]]:
     """Settle intents left without a result by a crash: (incident id, result) for each."""
     settled = []
     for intent in pending:
         action = ActionKind(intent.action)
+        if action is ActionKind.OPEN_PR and not intent.key.endswith(":dry"):
+            settled.append((intent.incident_id, _propose_again(intent, code, store, clock)))
+            continue
         if intent.key.endswith(":dry"):
             step = Step(intent.key, action, intent.target, intent.args)
             why = "dry run interrupted by a restart; nothing was sent"
@@ -246,3 +293,18 @@ def reconcile(
                 )
         settled.append((intent.incident_id, result))
     return settled
+
+
+def _propose_again(
+    intent: PendingIntent, code: CodeChanges | None, store: IncidentStore, clock: Clock
+) -> ActionResult:
+    """A pull request cut short is proposed again: the code host finds it if it was opened."""
+    with store.unit() as uow:
+        incident = uow.get_incident(intent.incident_id)
+    if incident is None:
+        why = "its incident is gone; nothing proposed"
+        result = ActionResult(intent.key, intent.action, intent.target, False, why, {}, {})
+    else:
+        result = pull_requests.propose(intent.key, incident, intent.target, intent.args, code)
+    _record(result, store, clock)
+    return result

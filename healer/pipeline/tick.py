@@ -204,7 +204,7 @@ def _reconcile(healer: Healer) -> list[TimelineEvent]:
     now = healer.clock.now()
     events = []
     for incident_id, result in execution.reconcile(
-        pending, cluster=healer.cluster, store=healer.store, clock=healer.clock
+        pending, cluster=healer.cluster, store=healer.store, clock=healer.clock, code=healer.code
     ):
         with healer.store.unit() as uow:
             incident = uow.get_incident(incident_id)

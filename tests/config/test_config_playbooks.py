@@ -47,7 +47,7 @@ def refused(path: Path) -> PlaybookError:
 
 def test_shipped_playbooks_load() -> None:
     playbooks = load_playbooks(SHIPPED)
-    assert set(playbooks) == {"scale", "tune_pool", "rollback", "restart"}
+    assert set(playbooks) == {"scale", "tune_pool", "rollback", "restart", "open_pr"}
     scale = playbooks["scale"]
     assert scale.risk is Risk.LOW
     assert {Cause.CPU_SATURATION, Cause.SLOW_DEPENDENCY, Cause.POOL_EXHAUSTION} <= scale.fixes

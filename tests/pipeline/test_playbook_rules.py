@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from healer.domain.model import ActionResult, EventKind, IncidentStatus
+from healer.domain.codechange import CodeLocation, FileVersion, PullRequest
+from healer.domain.model import ActionResult, Cause, EventKind, IncidentStatus, Plan, Risk
 from healer.domain.playbook import ActionKind, Preconditions, RevertMode, Step
+from healer.pipeline.pull_requests import CodeChanges
 from tests.pipeline.test_loop import AUTO, CHECKOUT, World, _always_sick
 
 
@@ -114,3 +116,42 @@ def test_each_verdict_joins_the_playbooks_track_record_shown_with_the_next_plan(
         [planned] = [e for e in uow.events(second.id) if e.kind is EventKind.PLANNED]
     assert "Track record: tune_pool resolved 1 of 1 pool_exhaustion incidents" in planned.summary
     assert (planned.data["worked"], planned.data["failed"]) == (1, 0)
+
+
+class GitOpsPlanner:
+    """Always proposes the pull request: what a team whose manifests live in git wants."""
+
+    name = "gitops"
+
+    def plan(self, *, incident, diagnosis, candidates, workload, snapshot):  # type: ignore[no-untyped-def]
+        return Plan("open_pr", diagnosis.root, {"replicas": 6}, Risk.LOW, "in git", self.name)
+
+
+class MemoryCodeHost:
+    def __init__(self) -> None:
+        self.proposed: list[tuple[str, str]] = []
+
+    def default_branch(self, repository: str) -> str:
+        return "main"
+
+    def read_file(self, repository: str, path: str, *, ref: str) -> FileVersion:
+        return FileVersion("replicaCount: 3\n", "sha1")
+
+    def propose(self, *, repository, branch, title, body, message, changes, base=None):  # type: ignore[no-untyped-def]
+        self.proposed.append((branch, changes[next(iter(changes))]))
+        return PullRequest(7, "https://git.example/pull/7", branch, len(self.proposed) == 1)
+
+
+def test_a_pull_request_hands_the_incident_to_people_with_its_link() -> None:
+    world = World(AUTO)
+    host = MemoryCodeHost()
+    where = {CHECKOUT: CodeLocation("acme/checkout", "values.yaml", {"replicas": "replicaCount"})}
+    world.healer.code = CodeChanges(host, where, "https://healer.example")
+    world.healer.planner = GitOpsPlanner()
+    # this world's trouble is an exhausted pool; let the GitOps team's copy cover it
+    only(world, "open_pr", fixes=frozenset({Cause.POOL_EXHAUSTION}))
+    sick_forever(world)
+    world.poll(10)
+    assert world.cluster.mutations() == [], "the cluster is not touched"
+    assert [text for _, text in host.proposed] == ["replicaCount: 6\n"]
+    assert "the fix is proposed in git: pull request #7 opened" in escalation(world)

@@ -145,7 +145,7 @@ def test_candidates_are_only_playbooks_that_fix_the_cause() -> None:
     d = diagnose(
         incident_of(*found), facts=facts({CATALOG: {Signal.CPU_UTILISATION: 1.2}}, found), now=NOW
     )
-    assert [p.name for p in candidates(d, PLAYBOOKS)] == ["scale"]
+    assert [p.name for p in candidates(d, PLAYBOOKS)] == ["scale", "open_pr"], "preferred first"
 
 
 def test_scale_is_sized_from_cpu_and_bounded_by_the_playbook() -> None:
