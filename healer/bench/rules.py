@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 import statistics
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ import yaml
 from healer.bench.openmetrics import History, Labels, Matcher, Samples
 
 Vector = dict[Labels, float]  # one evaluation's answer: a value per label set
-Selected = tuple[Labels, Samples, list[float]]  # a series, its samples and running resets
+Selected = tuple[Labels, Samples, "array[float]"]  # a series, its samples and running resets
 BUCKET = "http_server_request_duration_seconds_bucket"
 COUNT = "http_server_request_duration_seconds_count"
 BY = ("namespace", "service")
@@ -71,9 +72,9 @@ class Context:
         return self._memo[key]
 
     @staticmethod
-    def _resets(samples: Samples) -> list[float]:
+    def _resets(samples: Samples) -> array[float]:
         """Running sum of the value before each drop, so a window's resets are a subtraction."""
-        found, total, previous = [], 0.0, 0.0
+        found, total, previous = array("d"), 0.0, 0.0
         for value in samples.values:
             total += previous if value < previous else 0.0
             found.append(total)
