@@ -3,7 +3,9 @@
 Anomalous services that touch on the call graph, or draw on the same database, are one
 problem seen from several places (a slow callee makes its callers slow; a database at
 its limit fails every service pooled on it), so they form one incident; an anomaly next
-to an open incident joins it instead of opening another.
+to an open incident joins it instead of opening another. An escalated incident is in
+people's hands: it takes new symptoms on its own services, but trouble that reaches
+services it does not have opens an incident of its own, which the healer may act on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def group(
     for component in _components(by_service, topology):
         found = [a for s in sorted(component) for a in by_service[s]]
         owner = _owner(component, incidents, topology)
+        escalated = owner is not None and owner.status is IncidentStatus.ESCALATED
+        if escalated and owner is not None and component - owner.services:
+            owner = None  # why: a new problem must not wait on people for an old one
         if owner is None:
             # Error lines alone are evidence, not an incident: noisy services log bursts
             # of harmless errors, and a real problem shows in latency or 5xx too.

@@ -81,6 +81,23 @@ def test_a_caller_joins_the_open_incident_of_its_callee() -> None:
     assert [a.service for a in result.joined["inc-1"]] == [FRONT], "known symptoms are not re-added"
 
 
+def test_an_escalated_incident_takes_symptoms_but_not_new_problems() -> None:
+    existing = incident_of(anomaly(CATALOG), anomaly(FRONT))
+    existing.status = IncidentStatus.ESCALATED
+    again = group(
+        [anomaly(FRONT, AnomalyKind.ERRORS)], incidents=[existing], topology=TOPOLOGY,
+        now=NOW, new_id=ids(),
+    )  # fmt: skip
+    assert again.opened == [] and [a.service for a in again.joined["inc-1"]] == [FRONT]
+    spread = group(
+        [anomaly(FRONT), anomaly(CHECKOUT, AnomalyKind.ERRORS)], incidents=[existing],
+        topology=TOPOLOGY, now=NOW, new_id=ids(),
+    )  # fmt: skip
+    assert spread.joined == {}
+    [new] = spread.opened
+    assert new.services == {FRONT, CHECKOUT}, "the new problem is judged on its own"
+
+
 def facts(snapshot: dict, observation: list[Anomaly], templates=None, workloads=None) -> Facts:  # type: ignore[no-untyped-def]
     obs = Observation(NOW, tuple(observation), {}, templates or {})
     return Facts(MetricsSnapshot(NOW, snapshot), obs, TOPOLOGY, workloads or {})
