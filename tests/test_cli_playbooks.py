@@ -55,7 +55,7 @@ def test_validate_passes_the_shipped_playbooks_and_fails_a_folder_with_one_bad(
 def test_show_spells_out_a_playbook_and_refuses_an_unknown_name() -> None:
     shown = runner.invoke(app, ["playbooks", "show", "scale"])
     assert shown.exit_code == 0, shown.output
-    assert "param replicas: integer (≥ 1, ≤ 50)" in shown.output
+    assert "param replicas: integer (≥ 1, ≤ 50, ≤ 3× current replicas)" in shown.output
     assert "step 1: scale replicas={replicas}" in shown.output
     missing = runner.invoke(app, ["playbooks", "show", "teleport"])
     assert missing.exit_code == 2
