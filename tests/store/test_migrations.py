@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,20 @@ def test_missing_migrations_directory_is_a_clear_store_error(
     monkeypatch.setattr(migrate, "MIGRATIONS", tmp_path / "migrations")
     with pytest.raises(StoreError, match="migrations are missing"):
         upgrade(f"sqlite:///{tmp_path / 'healer.db'}")
+
+
+def test_replicas_migrating_together_all_succeed(empty_database_url: str) -> None:
+    """Replicas start at once on an empty database (separate processes, as in a
+    Deployment): one migrates, the others wait and find the schema current."""
+    script = "import sys; from healer.adapters.store import upgrade; upgrade(sys.argv[1])"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, empty_database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert differences(empty_database_url) == []

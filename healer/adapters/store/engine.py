@@ -104,6 +104,9 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            # why: another process writing (a second replica, the CLI) makes us wait a
+            # while rather than fail at once with "database is locked"
+            cursor.execute("PRAGMA busy_timeout = 30000")
             cursor.execute("PRAGMA foreign_keys = ON")
             # WAL lets the web app read while the daemon writes.
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -112,4 +115,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE (asked for by migrations) takes the write lock at once, so a second
+        # writer waits instead of deadlocking on a lock upgrade
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from healer.adapters.store.engine import create_store_engine, describe
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # healer/adapters/store/migrate.py -> the repository root, where the package is
 # installed from (editable) and where alembic.ini and migrations/ live.
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+MIGRATION_LOCK = 0x6865616C6572  # "healer": the advisory lock key every replica agrees on
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -53,7 +54,9 @@ def _run(url: str, migrate: Callable[[Config], None]) -> None:
     try:
         # One transaction for the whole run: on PostgreSQL (and SQLite, which the
         # engine puts in explicit transactions) a failed migration leaves nothing half done.
-        with engine.begin() as connection:
+        immediate = engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with immediate as connection, connection.begin():
+            _one_at_a_time(connection)
             migrate(_config(directory, connection))
     except SQLAlchemyError as exc:
         raise StoreError(f"migrating the store failed: {describe(exc)}") from exc
@@ -61,6 +64,14 @@ def _run(url: str, migrate: Callable[[Config], None]) -> None:
         raise StoreError(f"migrating the store failed: {exc}") from exc
     finally:
         engine.dispose()
+
+
+def _one_at_a_time(connection: Connection) -> None:
+    """Replicas starting together must not migrate the same database at once: the
+    second waits for the first to commit, then finds the schema current. PostgreSQL: a
+    transaction-scoped advisory lock; SQLite: the transaction began IMMEDIATE."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 def _config(directory: Path, connection: Connection) -> Config:
