@@ -92,6 +92,11 @@ class Baseline:
         centre, _ = self._centre_sigma()
         return self._unscale(centre) if self._normal else 0.0
 
+    def above(self, value: float) -> bool:
+        """Whether `value` is past this baseline's threshold, whatever its persistence."""
+        centre, sigma = self._centre_sigma()
+        return self.ready and value > self._threshold(centre, sigma)
+
     def observe(self, value: float, at: datetime, *, significant: bool = True) -> Verdict:
         """Judge one value; `significant=False` says other evidence shows it is chance."""
         centre, sigma = self._centre_sigma()

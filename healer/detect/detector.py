@@ -44,6 +44,10 @@ class DetectionSettings:
     # Poisson standard deviations: on a service taking one request a second, two 5xx in
     # a minute are a 3% ratio and mean nothing; on a busy one, 3% is thousands of users.
     error_count_z: float = 3.0
+    # A p99 whose top 1 % holds fewer requests than this in the query window is one or two
+    # slow requests: it only counts once it has stayed high for longer than the window,
+    # since a single slow request holds it up for exactly one window.
+    min_tail_requests: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Detector:
         self._logs: dict[ServiceRef, dict[int, _TemplateSeries]] = {}
         self._miner: TemplateMiner = miner or PatternMiner()
         self._polls = 0
+        self._sparse_since: dict[ServiceRef, datetime] = {}
 
     def seed(self, history: Sequence[MetricsSnapshot]) -> int:
         """Learn baselines from past snapshots (a restarted healer is not blind for an hour).
@@ -136,7 +141,9 @@ class Detector:
         found = []
         latency = signals.get(Signal.LATENCY_P99)
         if latency is not None:
-            verdict = self._series(service, Signal.LATENCY_P99).observe(latency, at)
+            series = self._series(service, Signal.LATENCY_P99)
+            lasting = self._outlasts_window(service, series, latency, signals, at)
+            verdict = series.observe(latency, at, significant=lasting)
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.LATENCY, verdict, at, "p99 latency"))
         errors, rate = signals.get(Signal.ERROR_RATIO), signals.get(Signal.REQUEST_RATE)
@@ -147,6 +154,26 @@ class Detector:
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
         return found
+
+    def _outlasts_window(
+        self,
+        service: ServiceRef,
+        series: Baseline,
+        p99: float,
+        signals: Mapping[Signal, float],
+        at: datetime,
+    ) -> bool:
+        """Whether a high p99 is more than a few slow requests passing through the window."""
+        rate = signals.get(Signal.REQUEST_RATE)
+        window = self.settings.count_window_s
+        if rate is None or rate * window * 0.01 >= self.settings.min_tail_requests:
+            self._sparse_since.pop(service, None)
+            return True  # why: enough requests in the tail for the p99 to mean itself
+        if not series.above(p99):
+            self._sparse_since.pop(service, None)
+            return False
+        since = self._sparse_since.setdefault(service, at)
+        return (at - since).total_seconds() >= window
 
     def _beyond_chance(self, ratio: float, rate: float | None, usual: float) -> bool:
         """Whether this poll's 5xx are more than the usual ratio gives by chance on its traffic."""

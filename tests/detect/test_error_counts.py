@@ -1,4 +1,4 @@
-"""A 5xx ratio is judged with its traffic: a few failures on a quiet service are noise."""
+"""Ratios and quantiles are judged with the traffic behind them: a few requests are noise."""
 
 from __future__ import annotations
 
@@ -40,3 +40,29 @@ def test_many_failures_on_a_quiet_service_fire() -> None:
 def test_without_the_count_check_the_quiet_service_fires() -> None:
     # the check is what keeps it quiet, not the ratio thresholds
     assert fires(1.0, 0.033, DetectionSettings(error_count_z=0.0))
+
+
+def slow_fires(rate: float, slow_polls: int) -> bool:
+    """Thirty normal polls, then `slow_polls` at 3× the p99: did the latency fire?"""
+    detector = Detector()
+    fired = False
+    for i in range(40):
+        p99 = 0.3 if 30 <= i < 30 + slow_polls else 0.1
+        signals = {Signal.LATENCY_P99: p99, Signal.REQUEST_RATE: rate}
+        snapshot = MetricsSnapshot(T0 + timedelta(seconds=15 * i), {SERVICE: signals}, {})
+        found = detector.observe(snapshot, None).for_service(SERVICE)
+        fired |= any(a.kind is AnomalyKind.LATENCY for a in found)
+    return fired
+
+
+def test_one_slow_request_held_for_a_window_on_a_quiet_service_does_not_fire() -> None:
+    # 1 request/s: the top 1 % of a minute is less than one request
+    assert not slow_fires(rate=1.0, slow_polls=4)
+
+
+def test_the_same_blip_on_a_busy_service_fires() -> None:
+    assert slow_fires(rate=50.0, slow_polls=4)
+
+
+def test_a_quiet_service_slow_for_longer_than_the_window_fires() -> None:
+    assert slow_fires(rate=1.0, slow_polls=10)
