@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from healer.detect.detector import DetectionSettings, Detector
@@ -11,17 +12,24 @@ T0 = datetime(2026, 1, 5, tzinfo=UTC)
 SERVICE = ServiceRef("shop", "admin")
 
 
-def fires(rate: float, ratio: float, settings: DetectionSettings | None = None) -> bool:
-    """Thirty clean polls, then ten at `ratio`: did the 5xx ratio fire?"""
-    detector = Detector(settings)
-    fired = False
+def fired(kind: AnomalyKind, poll: Callable[[int], dict[Signal, float]], **settings: float) -> bool:
+    """Forty polls of `poll(i)`'s signals: did an anomaly of `kind` fire?"""
+    detector = Detector(DetectionSettings(**settings))  # type: ignore[arg-type]
+    found = False
     for i in range(40):
+        snapshot = MetricsSnapshot(T0 + timedelta(seconds=15 * i), {SERVICE: poll(i)}, {})
+        found |= any(a.kind is kind for a in detector.observe(snapshot, None).anomalies)
+    return found
+
+
+def fires(rate: float, ratio: float, **settings: float) -> bool:
+    """Thirty clean polls, then ten at `ratio`: did the 5xx ratio fire?"""
+
+    def poll(i: int) -> dict[Signal, float]:
         errors = 0.0 if i < 30 else ratio
-        signals = {Signal.ERROR_RATIO: errors, Signal.REQUEST_RATE: rate, Signal.LATENCY_P99: 0.05}
-        snapshot = MetricsSnapshot(T0 + timedelta(seconds=15 * i), {SERVICE: signals}, {})
-        found = detector.observe(snapshot, None).for_service(SERVICE)
-        fired |= any(a.kind is AnomalyKind.ERRORS for a in found)
-    return fired
+        return {Signal.ERROR_RATIO: errors, Signal.REQUEST_RATE: rate, Signal.LATENCY_P99: 0.05}
+
+    return fired(AnomalyKind.ERRORS, poll, **settings)
 
 
 def test_two_failures_a_minute_on_a_quiet_service_do_not_fire() -> None:
@@ -39,20 +47,17 @@ def test_many_failures_on_a_quiet_service_fire() -> None:
 
 def test_without_the_count_check_the_quiet_service_fires() -> None:
     # the check is what keeps it quiet, not the ratio thresholds
-    assert fires(1.0, 0.033, DetectionSettings(error_count_z=0.0))
+    assert fires(1.0, 0.033, error_count_z=0.0)
 
 
 def slow_fires(rate: float, slow_polls: int) -> bool:
     """Thirty normal polls, then `slow_polls` at 3× the p99: did the latency fire?"""
-    detector = Detector()
-    fired = False
-    for i in range(40):
+
+    def poll(i: int) -> dict[Signal, float]:
         p99 = 0.3 if 30 <= i < 30 + slow_polls else 0.1
-        signals = {Signal.LATENCY_P99: p99, Signal.REQUEST_RATE: rate}
-        snapshot = MetricsSnapshot(T0 + timedelta(seconds=15 * i), {SERVICE: signals}, {})
-        found = detector.observe(snapshot, None).for_service(SERVICE)
-        fired |= any(a.kind is AnomalyKind.LATENCY for a in found)
-    return fired
+        return {Signal.LATENCY_P99: p99, Signal.REQUEST_RATE: rate}
+
+    return fired(AnomalyKind.LATENCY, poll)
 
 
 def test_one_slow_request_held_for_a_window_on_a_quiet_service_does_not_fire() -> None:
