@@ -8,7 +8,7 @@ returns the timeline events that explain it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from healer.domain.model import (
     JSON,
@@ -31,6 +31,7 @@ from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.diagnosis import Facts, candidates, diagnose
 
 log = logging.getLogger(__name__)
+RECURRENCE = timedelta(hours=1)  # how long a failed playbook stays ruled out for its problem
 Events = list[TimelineEvent]
 
 
@@ -126,7 +127,7 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
         return escalate(incident, poll, f"the cluster has no workload for {d.root}")
     # A playbook that was tried and reverted is not offered again for this incident, nor
     # one whose preconditions do not hold for the target.
-    unfit = _unfit(healer, workload, poll)
+    unfit = _unfit(healer, workload, poll) | _failed_lately(healer, incident, d, poll)
     tried = [*incident.tried, *unfit]
     try:
         plan = planning.plan(
@@ -156,6 +157,24 @@ def _record(healer: Healer, playbook: str, cause: Cause) -> TrackRecord:
     with healer.store.unit() as uow:
         found = [r for r in uow.outcomes() if (r.playbook, r.cause) == (playbook, str(cause))]
     return found[0] if found else TrackRecord(playbook, str(cause))
+
+
+def _failed_lately(healer: Healer, incident: Incident, d: Diagnosis, poll: Poll) -> dict[str, str]:
+    """Playbooks that did not help this very problem (same root, same cause) in the last
+    `RECURRENCE` before: doing the same thing again would only repeat the failure."""
+    found: dict[str, str] = {}
+    with healer.store.unit() as uow:
+        for other in uow.list_incidents(limit=100):
+            same = other.diagnosis is not None and (other.diagnosis.root, other.diagnosis.cause)
+            if other.id == incident.id or same != (d.root, d.cause):
+                continue
+            if other.updated_at < poll.now - RECURRENCE:
+                continue
+            for item in uow.events(other.id):
+                playbook = item.data.get("playbook")
+                if item.kind is EventKind.NOT_RECOVERED and isinstance(playbook, str):
+                    found[playbook] = f"it did not help the same problem in {other.id}"
+    return found
 
 
 def _unfit(healer: Healer, workload: Workload, poll: Poll) -> dict[str, str]:

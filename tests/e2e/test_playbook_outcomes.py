@@ -1,0 +1,59 @@
+"""Playbooks judged on the simulated cluster: an action that cannot help is undone, and
+capacity the database cannot give is never asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from healer.bench.run import run_scenario
+from healer.bootstrap import build_simulated
+from healer.config import Settings
+from healer.domain.model import EventKind
+from healer.sim import load_scenario
+from healer.sim.scenario import SCENARIO_DIR
+
+pytestmark = pytest.mark.slow
+MORE = SCENARIO_DIR / "more"
+
+
+def run(name: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    scenario = load_scenario(MORE / f"{name}.yaml")
+    runtime = build_simulated(Settings(), scenario, store_url=f"sqlite:///{tmp_path}/h.db")
+    record = run_scenario(scenario, runtime, baselines=False).record
+    return runtime, record
+
+
+def test_scaling_that_cannot_help_an_injected_delay_is_reverted(tmp_path: Path) -> None:
+    runtime, record = run("latency-injection", tmp_path)
+    kube = runtime.simulation.kube
+    scaled = [m for m in kube.mutations if m.action == "scale"]
+    assert len(scaled) == 2, "scaled out, then back; not again when the delay comes back"
+    assert scaled[1].args["replicas"] < scaled[0].args["replicas"]
+    with runtime.store.unit() as uow:
+        [incident] = [i for i in uow.list_incidents() if i.tried]
+        later = [i for i in uow.list_incidents() if not i.tried]
+        escalated = [e for i in later for e in uow.events(i.id) if e.kind is EventKind.ESCALATED]
+        kinds = [e.kind for e in uow.events(incident.id)]
+        record_of = {(r.playbook, r.cause): r for r in uow.outcomes()}
+    assert EventKind.NOT_RECOVERED in kinds and EventKind.REVERTED in kinds
+    assert kinds[-1] in (EventKind.ESCALATED, EventKind.RESOLVED)
+    assert record_of[("scale", str(incident.diagnosis.cause))].failed == 1  # type: ignore[union-attr]
+    assert not record["mitigated"]
+    assert escalated, "the delay came back: the healer said so instead of scaling again"
+    why = f"scale: it did not help the same problem in {incident.id}"
+    assert all(why in e.summary for e in escalated)
+
+
+@pytest.mark.parametrize("name", ["db-max-connections", "train-ticket-db-max-connections"])
+def test_a_full_database_is_never_given_more_connections(name: str, tmp_path: Path) -> None:
+    runtime, record = run(name, tmp_path)
+    kube = runtime.simulation.kube
+    pooled = {
+        s
+        for s in runtime.simulation.cluster.deployments
+        if runtime.simulation.cluster.deployments[s].spec.pool
+    }
+    assert not [m for m in kube.mutations if m.action == "scale" and m.service.name in pooled]
+    assert record["playbook"] == "tune_pool" and record["mitigated"], record
