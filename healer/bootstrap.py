@@ -64,7 +64,7 @@ def open_store(settings: Settings, url: str | None = None) -> SqlStore:
 def load_rules(
     settings: Settings, policy_path: Path | None = None
 ) -> tuple[dict[str, Playbook], Policy]:
-    playbooks = load_playbooks(settings.paths.playbooks)
+    playbooks = load_playbooks(settings.paths.playbooks, settings.paths.user_playbooks)
     policy = load_policy(policy_path or settings.paths.policy, playbooks=list(playbooks))
     return playbooks, policy
 

@@ -284,6 +284,9 @@ class PathSettings(_Group):
 
     playbooks: Path = _REPO / "playbooks"
     """The directory of playbook YAML files."""
+    user_playbooks: Path | None = None
+    """A directory of the team's own playbooks, loaded beside the shipped ones (a name
+    may not be used twice)."""
     policy: Path = _REPO / "examples" / "policy.yaml"
     """The approval policy file."""
 

@@ -22,6 +22,7 @@ from pydantic import (
 
 from healer.domain.model import Cause, Risk
 from healer.domain.playbook import (
+    CONTEXT,
     ActionKind,
     ParamSpec,
     ParamType,
@@ -99,14 +100,12 @@ class PlaybookFile(_Section):
     cooldown: Duration | None = None
 
 
-def load_playbooks(directory: str | Path) -> dict[str, Playbook]:
-    """Every playbook in `directory` (`*.yaml`, `*.yml`), by name; names must be unique."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise PlaybookError(str(folder), None, "<directory>", "not a directory")
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    if not files:
-        raise PlaybookError(str(folder), None, "<directory>", "no playbooks (*.yaml) in it")
+def load_playbooks(directory: str | Path, *more: str | Path | None) -> dict[str, Playbook]:
+    """Every playbook in `directory` and then `more` directories (`*.yaml`, `*.yml`), by
+    name; names must be unique across all of them."""
+    files: list[Path] = []
+    for where in (directory, *(m for m in more if m is not None)):
+        files += _files(Path(where))
     loaded: dict[str, Playbook] = {}
     for path in files:
         doc = load_yaml(path, PlaybookError)
@@ -117,6 +116,15 @@ def load_playbooks(directory: str | Path) -> dict[str, Playbook]:
             raise PlaybookError(doc.path, doc.line("name"), "name", reason)
         loaded[playbook.name] = playbook
     return loaded
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise PlaybookError(str(folder), None, "<directory>", "not a directory")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        raise PlaybookError(str(folder), None, "<directory>", "no playbooks (*.yaml) in it")
+    return files
 
 
 def load_playbook(path: str | Path) -> Playbook:
@@ -186,6 +194,8 @@ def _param(doc: YamlDoc, name: str, spec: ParamFile) -> ParamSpec:
     at: tuple[Key, ...] = ("params", name)
     if not _PARAM_NAME.match(name):
         raise _fail(doc, at, f"{name!r} is not a parameter name (letters, digits and _)")
+    if name in CONTEXT:
+        raise _fail(doc, at, f"{name!r} names what the incident provides; choose another name")
     numeric = spec.type is not ParamType.STRING
     for bound in ("minimum", "maximum"):
         if getattr(spec, bound) is not None and not numeric:
@@ -254,12 +264,15 @@ def _argument_problem(name: str, value: object, params: dict[str, ParamSpec]) ->
             return f"{name} must be a whole number, got {value!r}"
         return None
     for reference in _REFERENCE.findall(value):
-        if reference not in params:
+        if reference not in params and reference not in CONTEXT:
             declared = ", ".join(sorted(params)) or "none"
-            return f"{{{reference}}} is not a declared parameter (declared: {declared})"
+            return (
+                f"{{{reference}}} is not a declared parameter (declared: {declared}) nor "
+                f"one of the incident's ({', '.join(CONTEXT)})"
+            )
     whole = _WHOLE_REFERENCE.match(value)
     if name in _INTEGER_ARGUMENTS:
-        if whole is None:
+        if whole is None or whole.group(1) not in params:
             return f"{name} must be a whole number or a {{parameter}}, got {value!r}"
         if params[whole.group(1)].type is not ParamType.INTEGER:
             return f"{name} needs an integer parameter, {{{whole.group(1)}}} is not one"

@@ -15,6 +15,8 @@ from enum import StrEnum
 from healer.domain.model import Cause, Risk, Workload
 
 ParamValue = int | float | str
+# What a step's arguments may name beside the parameters: the incident's own facts.
+CONTEXT = ("service", "namespace", "incident", "cause")
 
 
 class ParamType(StrEnum):

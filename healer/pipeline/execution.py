@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healer.domain.model import JSON, ActionResult, Incident, ServiceRef
-from healer.domain.playbook import ActionKind, ParamValue, Playbook, RevertMode
+from healer.domain.playbook import CONTEXT, ActionKind, ParamValue, Playbook, RevertMode
 from healer.errors import PermanentError
 from healer.pipeline import actions, pull_requests
 from healer.pipeline.pull_requests import CodeChanges
@@ -46,10 +46,11 @@ def run_playbook(
     """Run every step in order; stop at the first that fails. Temporary errors propagate."""
     attempt = incident.attempts + 1
     results: list[ActionResult] = []
+    facts = context(incident, target)
     for index, template in enumerate(playbook.steps):
         # A dry run's key says so, so that reconciliation never sends it for real.
         key = f"{incident.id}:{attempt}:{index}" + (":dry" if dry_run else "")
-        step = Step(key, template.action, target, template.render(params))
+        step = Step(key, template.action, target, template.render({**facts, **params}))
         if step.action is ActionKind.OPEN_PR:
             result = _propose(step, incident, code, store=store, clock=clock, dry_run=dry_run)
         else:
@@ -65,6 +66,19 @@ def run_playbook(
         if not result.ok:
             break
     return results
+
+
+def context(incident: Incident, target: ServiceRef) -> dict[str, ParamValue]:
+    """What step arguments may name beside parameters: `{service}`, `{incident}`..."""
+    cause = incident.diagnosis.cause if incident.diagnosis else "unknown"
+    found: dict[str, ParamValue] = {
+        "service": target.name,
+        "namespace": target.namespace,
+        "incident": incident.id,
+        "cause": str(cause),
+    }
+    assert set(found) == set(CONTEXT)
+    return found
 
 
 def revert(
@@ -122,7 +136,7 @@ def _revert_steps(
     first = f"{incident.id}:{incident.attempts}"
     results = []
     for index, template in enumerate(playbook.revert):
-        args = template.render(playbook.complete(params))
+        args = template.render({**context(incident, target), **playbook.complete(params)})
         step = Step(f"{first}:revert:{index}", template.action, target, args)
         result = run_step(step, incident_id=incident.id, **io)
         results.append(result)

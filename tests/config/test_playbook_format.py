@@ -10,7 +10,7 @@ import pytest
 from healer.domain.model import Pod, Rollout, ServiceRef, Workload
 from healer.domain.playbook import ActionKind, RevertMode
 from healer.errors import PlaybookError
-from healer.playbooks import load_playbook
+from healer.playbooks import load_playbook, load_playbooks
 
 FULL = """\
 name: grow-pool
@@ -105,3 +105,31 @@ def test_mistakes_in_the_new_fields_are_refused_precisely(
     assert caught.value.field == field, caught.value
     assert reason in caught.value.reason, caught.value
     assert caught.value.line is not None and caught.value.line > 1, caught.value
+
+
+def test_a_teams_own_directory_loads_beside_the_shipped_one(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "playbooks"
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "grow.yaml").write_text(FULL)
+    loaded = load_playbooks(shipped, own)
+    assert "grow-pool" in loaded and "scale" in loaded
+    (own / "scale.yaml").write_text((shipped / "scale.yaml").read_text())
+    with pytest.raises(PlaybookError, match=r"already defined in .*playbooks/scale\.yaml"):
+        load_playbooks(shipped, own)
+
+
+def test_steps_may_name_the_incidents_facts_but_not_take_their_names(tmp_path: Path) -> None:
+    second = (
+        '\n  - action: set_env\n    name: HEALED_BY\n    value: "{incident}: {service} ({cause})"'
+    )
+    text = FULL.replace('value: "{pool_size}"', 'value: "{pool_size}"' + second)
+    playbook = load(tmp_path, text)
+    args = playbook.steps[1].render(  # type: ignore[attr-defined]
+        {"incident": "inc-7", "service": "checkout", "cause": "pool_exhaustion"}
+    )
+    assert args == {"name": "HEALED_BY", "value": "inc-7: checkout (pool_exhaustion)"}
+    with pytest.raises(PlaybookError, match="names what the incident provides"):
+        load(tmp_path, FULL.replace("  env: {type", "  service: {type: string}\n  env: {type"))
+    with pytest.raises(PlaybookError, match=r"nor one of the incident's \(service"):
+        load(tmp_path, FULL.replace('value: "{pool_size}"', 'value: "{pod}"'))
