@@ -23,6 +23,7 @@ from kubernetes import client, config
 from sqlalchemy import create_engine, text
 
 from healer.adapters.store import SqlStore
+from healer.config import LEASE_JITTER
 from tests.emulators.elasticsearch import ElasticsearchEmulator
 from tests.integration.conftest import PrometheusFactory
 from tests.integration.processes import (
@@ -188,7 +189,10 @@ def test_two_replicas_one_acts_hands_over_and_nothing_runs_twice(
         assert _held_by(seen, at, instance), (instance, at, seen)
     # a stopped leader hands over within the lease duration
     assert len(handovers) == REPETITIONS // 2
-    assert max(handovers) <= LEASE["lease_duration"] + 2 * LEASE["retry_period"], handovers
+    # A killed leader's Lease runs out after lease_duration; the follower sees it at its
+    # next try (retry_period, with jitter); a second covers this loaded test machine.
+    bound = LEASE["lease_duration"] + LEASE["retry_period"] * LEASE_JITTER + 1.0
+    assert max(handovers) <= bound, handovers
 
 
 def _sleep_until(when: float) -> None:
