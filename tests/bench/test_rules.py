@@ -168,4 +168,6 @@ def test_recorder_keeps_the_http_histogram_at_each_scrapes_time() -> None:
     assert names == {
         f"http_server_request_duration_seconds_{s}" for s in ("bucket", "count", "sum")
     }
-    assert all(list(s.times) == scraped for s in recorder.history.series.values() if len(s.times) == 4)
+    assert all(
+        list(s.times) == scraped for s in recorder.history.series.values() if len(s.times) == 4
+    )
