@@ -20,7 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
-from healer.domain.model import Cause, Risk
+from healer.domain.model import AnomalyKind, Cause, Risk
 from healer.domain.playbook import (
     CONTEXT,
     ActionKind,
@@ -79,6 +79,7 @@ class StepFile(BaseModel):
 class VerifyFile(_Section):
     within_polls: int = Field(VerifySpec.within_polls, ge=1)
     healthy_polls: int = Field(VerifySpec.healthy_polls, ge=1)
+    signals: list[AnomalyKind] = []  # latency, errors, log_pattern; empty: all of them
 
 
 class PreconditionsFile(_Section):
@@ -157,7 +158,11 @@ def _playbook(doc: YamlDoc) -> Playbook:
         fixes=frozenset(parsed.fixes),
         params=params,
         steps=steps,
-        verify=VerifySpec(verify.within_polls, verify.healthy_polls) if verify else None,
+        verify=(
+            VerifySpec(verify.within_polls, verify.healthy_polls, frozenset(verify.signals))
+            if verify
+            else None
+        ),
         source=doc.path,
         preconditions=Preconditions(
             pre.rolled_out_within, pre.previous_revision, pre.min_ready_pods

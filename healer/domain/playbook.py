@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from healer.domain.model import Cause, Risk, Workload
+from healer.domain.model import AnomalyKind, Cause, Risk, Workload
 
 ParamValue = int | float | str
 # What a step's arguments may name beside the parameters: the incident's own facts.
@@ -163,10 +163,12 @@ def _render(value: ParamValue, params: Mapping[str, ParamValue]) -> ParamValue:
 
 @dataclass(frozen=True)
 class VerifySpec:
-    """Recovered means `healthy_polls` healthy polls in a row within `within_polls`."""
+    """Recovered means `healthy_polls` healthy polls in a row within `within_polls`,
+    judged on the anomaly kinds in `signals` (empty: every kind)."""
 
     within_polls: int = 12
     healthy_polls: int = 4
+    signals: frozenset[AnomalyKind] = frozenset()
 
 
 @dataclass(frozen=True)

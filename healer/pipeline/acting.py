@@ -112,9 +112,9 @@ def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Check
     assert incident.plan is not None
     playbook = healer.playbooks.get(incident.plan.playbook)
     spec = (playbook.verify if playbook else None) or healer.timing.verify
-    progress = verification.verify(
-        incident, spec=spec, health=poll.observation.health, target=incident.plan.target
-    )
+    observed = poll.observation
+    health = verification.judged_on(observed.health, observed.anomalies, spec.signals)
+    progress = verification.verify(incident, spec=spec, health=health, target=incident.plan.target)
     if progress is verification.Progress.RECOVERED:
         recovered = event(
             incident,

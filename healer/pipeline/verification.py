@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from healer.domain.model import Incident, ServiceRef
+from healer.domain.model import Anomaly, AnomalyKind, Incident, ServiceRef
 from healer.domain.playbook import VerifySpec
 
 
@@ -33,6 +33,22 @@ def healthy(
     if any(v is None for v in verdicts):
         return None
     return True
+
+
+def judged_on(
+    observation_health: Mapping[ServiceRef, bool | None],
+    anomalies: Iterable[Anomaly],
+    signals: frozenset[AnomalyKind],
+) -> Mapping[ServiceRef, bool | None]:
+    """Health as the playbook asks it to be judged: only anomalies of `signals` count
+    against a service (a restart is judged on errors, say, not on a warming cache)."""
+    if not signals:
+        return observation_health
+    sick = {a.service for a in anomalies if a.kind in signals}
+    return {
+        service: None if verdict is None else service not in sick
+        for service, verdict in observation_health.items()
+    }
 
 
 def verify(

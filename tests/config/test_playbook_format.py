@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from healer.domain.model import Pod, Rollout, ServiceRef, Workload
+from healer.domain.model import AnomalyKind, Pod, Rollout, ServiceRef, Workload
 from healer.domain.playbook import ActionKind, RevertMode
 from healer.errors import PlaybookError
 from healer.playbooks import load_playbook, load_playbooks
@@ -30,6 +30,7 @@ steps:
     value: "{pool_size}"
 revert:
   - action: rollback
+verify: {within_polls: 8, healthy_polls: 3, signals: [errors, log_pattern]}
 cooldown: 15m
 """
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -53,6 +54,7 @@ def load(tmp_path: Path, text: str) -> object:
 def test_every_field_becomes_a_typed_value(tmp_path: Path) -> None:
     playbook = load(tmp_path, FULL)
     assert playbook.cooldown == timedelta(minutes=15)  # type: ignore[attr-defined]
+    assert playbook.verify.signals == {AnomalyKind.ERRORS, AnomalyKind.LOG_PATTERN}  # type: ignore[attr-defined]
     assert playbook.revert_mode is RevertMode.STEPS  # type: ignore[attr-defined]
     assert [s.action for s in playbook.revert] == [ActionKind.ROLLBACK]  # type: ignore[attr-defined]
     pre = playbook.preconditions  # type: ignore[attr-defined]
@@ -90,6 +92,7 @@ def test_preconditions_name_what_does_not_hold(tmp_path: Path) -> None:
         ("pods: 2", "pods: 0", "preconditions.min_ready_pods", "greater than or equal to 1"),
         ("previous_revision: true", "previous: true", "preconditions.previous", "unknown field"),
         ("cooldown: 15m", "cooldown: a while", "cooldown", "duration"),
+        ("log_pattern]", "throughput]", "verify.signals[1]", "Input should be"),
         ("revert:\n  - action: rollback", "revert: sometimes", "revert", "auto, none or"),
         ("revert:\n  - action: rollback", "revert: []", "revert", "auto, none or"),
         ("  - action: rollback", "  - action: rewind", "revert[0].action", "Input should be"),

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from healer.domain.model import Approval, Incident, IncidentStatus, ServiceRef, Verification
+from healer.domain.model import (
+    Anomaly,
+    AnomalyKind,
+    Approval,
+    Incident,
+    IncidentStatus,
+    ServiceRef,
+    Verification,
+)
 from healer.domain.playbook import VerifySpec
 from healer.pipeline.approval import tally
-from healer.pipeline.verification import Progress, healthy, verify
+from healer.pipeline.verification import Progress, healthy, judged_on, verify
 
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
 A, B = ServiceRef("shop", "a"), ServiceRef("shop", "b")
@@ -50,6 +58,14 @@ def test_a_fixed_target_with_others_still_sick_is_kept_not_reverted() -> None:
     sick = mitigating()
     flapping = [{A: True, B: False}, {A: False, B: False}] * 3
     assert [verify(sick, spec=SPEC, health=h, target=A) for h in flapping][-1] is Progress.FAILED
+
+
+def test_a_playbook_may_judge_recovery_on_some_signals_only() -> None:
+    slow = Anomaly(A, AnomalyKind.LATENCY, NOW, NOW, 0.9, 0.1, 0.3, 8.0)
+    observed = {A: False, B: None}
+    assert judged_on(observed, [slow], frozenset()) == observed
+    assert judged_on(observed, [slow], frozenset({AnomalyKind.ERRORS})) == {A: True, B: None}
+    assert judged_on(observed, [slow], frozenset({AnomalyKind.LATENCY})) == {A: False, B: None}
 
 
 def test_healthy_is_three_valued() -> None:
