@@ -25,6 +25,7 @@ from healer.bench.nab import table as nab_table
 from healer.bench.run import Run, run_scenario
 from healer.bench.scale import run_scale
 from healer.bench.scale import table as scale_table
+from healer.bench.suite import run_files
 from healer.bench.summary import summarise, table
 from healer.bootstrap import (
     build,
@@ -406,20 +407,16 @@ def policy_check(
 def bench_scenarios(
     paths: Annotated[list[Path] | None, typer.Argument(help="Scenario files or folders.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Scenarios run side by side (processes); same results.")
+    ] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Run scenarios and score detection, diagnosis and mitigation."""
     _logging(False)
     settings = _settings(config)
     files = _scenario_files(paths) if paths else sorted(builtin_scenarios().values())
-    records = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for index, file in enumerate(files):
-            url = f"sqlite:///{scratch}/bench-{index}.db"
-            scenario = scenario_from(str(file))
-            runtime = build_simulated(settings, scenario, store_url=url)
-            err.print(f"running {file}")
-            records.append(run_scenario(scenario, runtime).record)
+    records = run_files(files, settings, jobs=jobs, started=lambda f: err.print(f"scenario {f}"))
     summary = summarise(records)
     if as_json:
         print(json.dumps({"scenarios": records, "summary": summary}, indent=2))
