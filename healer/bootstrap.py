@@ -81,6 +81,10 @@ def detection(settings: Settings) -> DetectionSettings:
         logs=Thresholds(z=d.log_z, ratio=d.log_ratio, floor=d.log_floor),
         persistence=Persistence(k=d.persistence_hits, n=d.persistence_polls, clear=d.clear_polls),
         min_rate=d.min_request_rate,
+        # why: ratios and rates are measured over the poll's window; counts follow it
+        count_window_s=settings.poll.window,
+        error_count_z=d.error_count_z,
+        min_tail_requests=d.min_tail_requests,
     )
 
 

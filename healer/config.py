@@ -246,6 +246,11 @@ class DetectionSettings(_Group):
     """Lines per poll below which a log template never fires."""
     min_request_rate: float = Field(0.2, ge=0)
     """Requests per second below which an error ratio is too noisy to judge."""
+    error_count_z: float = Field(3.0, ge=0)
+    """Failed requests above what the usual ratio predicts must exceed this many Poisson
+    standard deviations (over `poll.window`) before a 5xx ratio fires."""
+    min_tail_requests: float = Field(2.0, ge=0)
+    """A p99 carried by fewer requests than this must outlast the window to count."""
     log_miner: Literal["variety", "drain3"] = "variety"
     """Log template miner: `variety` (GA 0.978 on Loghub-2k) or `drain3` (drain3-improved)."""
 
