@@ -201,8 +201,9 @@ class UnitOfWork(Protocol):
 
     def approvals(self, incident_id: str) -> list[Approval]: ...
 
-    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
-        """(recorded at, target, action) of every intent since `since`, for rate limits."""
+    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str, str]]:
+        """(recorded at, target, action, incident id) of every intent since `since`, for
+        rate limits and cooldowns."""
         ...
 
     def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:

@@ -114,8 +114,12 @@ class MemoryUnit:
     def approvals(self, incident_id: str) -> list[Approval]:
         return [a for a in self._t.approvals if a.incident_id == incident_id]
 
-    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
-        return [(i.at, i.target, i.action) for i in self._t.intents.values() if i.at >= since]
+    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str, str]]:
+        return [
+            (i.at, i.target, i.action, i.incident_id)
+            for i in self._t.intents.values()
+            if i.at >= since
+        ]
 
     def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:
         old = self._t.outcomes.get((playbook, cause), TrackRecord(playbook, cause))

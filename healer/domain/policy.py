@@ -148,13 +148,16 @@ class PolicyContext:
 
     `database` is the one the target holds a pool against (None when it has none), and
     `pool_size` the current per-replica pool size (the value of its pool env variable).
-    `recent_actions` are (when, target) of the actions already taken, for rate limits.
+    `recent_actions` are (when, target) of the actions already taken, for rate limits;
+    `own_actions` those taken for this very incident, which its cooldown lets pass: the
+    next playbook after a failed, reverted one is the plan, not a flap.
     """
 
     workload: Workload | None = None
     database: DatabaseStats | None = None
     pool_size: int | None = None
     recent_actions: tuple[tuple[datetime, ServiceRef], ...] = ()
+    own_actions: tuple[tuple[datetime, ServiceRef], ...] = ()
 
 
 def evaluate(plan: Plan, *, policy: Policy, context: PolicyContext, now: datetime) -> Decision:
@@ -303,7 +306,8 @@ def _rate_limited(
     """(gate, why) when a rate limit or cooldown holds the plan back, else None."""
     past = [(at, service) for at, service in context.recent_actions if at <= now]
     if limit.cooldown > timedelta(0):
-        last = max((at for at, service in past if service == plan.target), default=None)
+        others = [a for a in past if a not in context.own_actions]
+        last = max((at for at, service in others if service == plan.target), default=None)
         if last is not None and now - last < limit.cooldown:
             again = (last + limit.cooldown).isoformat()
             why = (

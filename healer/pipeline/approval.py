@@ -31,6 +31,7 @@ def context_for(
     snapshot: MetricsSnapshot,
     topology: Topology,
     recent: Sequence[tuple[datetime, ServiceRef]],
+    own: Sequence[tuple[datetime, ServiceRef]] = (),
     pool_env: str = "DB_POOL_SIZE",
 ) -> PolicyContext:
     name = topology.databases.get(plan.target)
@@ -44,6 +45,7 @@ def context_for(
         database=snapshot.databases.get(name) if name else None,
         pool_size=pool_size,
         recent_actions=tuple(recent),
+        own_actions=tuple(own),
     )
 
 

@@ -201,7 +201,7 @@ def _held_back(plan: Plan, healer: Healer, poll: Poll) -> str | None:
     kinds = {str(step.action) for step in playbook.steps}
     with healer.store.unit() as uow:
         recent = uow.actions_since(poll.now - playbook.cooldown)
-    last = [at for at, target, action in recent if target == plan.target and action in kinds]
+    last = [at for at, target, action, _ in recent if target == plan.target and action in kinds]
     if last:
         return (
             f"{plan.playbook} changed {plan.target.name} at {max(last).isoformat()}, within "
@@ -259,7 +259,8 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
         workload=workload,
         snapshot=poll.snapshot,
         topology=poll.topology,
-        recent=[(at, service) for at, service, _ in recent],
+        recent=[(at, service) for at, service, _, _ in recent],
+        own=[(at, service) for at, service, _, owner in recent if owner == incident.id],
     )
     decision = approval.decide(plan, policy=healer.policy, context=context, now=poll.now)
     incident.decision = decision

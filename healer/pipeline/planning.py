@@ -53,6 +53,7 @@ TARGET_CPU = 0.6  # scale so that CPU use lands here
 SURGE_STEP = 1.5  # a surge's first scale-out adds at least half as many replicas again
 TARGET_POOL = 0.7  # size the pool so that demand fills this share of it
 MAX_POOL_STEP = 4  # never grow a pool more than this many times in one change
+USUAL_POOL = 10  # a tiny pool may grow to this in one change (HikariCP's default size)
 
 
 class RejectedPlan(Exception):
@@ -278,8 +279,11 @@ def _size_pool(
     pending = snapshot.value(workload.service, Signal.POOL_PENDING) or 0.0
     demand = (used + pending) / replicas
     # Waiting requests pile up while the pool is short, overstating demand; growing at
-    # most 4× per step keeps the change proportionate, and verification says if it was enough.
-    wanted = min(max(2 * current, math.ceil(demand / TARGET_POOL)), MAX_POOL_STEP * current)
+    # most 4× per step keeps the change proportionate, and verification says if it was
+    # enough. A pool cut to one or two connections may still come back to a usual size
+    # (the common defaults are about ten): ×4 of almost nothing is still almost nothing.
+    step = max(MAX_POOL_STEP * current, USUAL_POOL)
+    wanted = min(max(2 * current, math.ceil(demand / TARGET_POOL)), step)
     size = _clamp(playbook, "pool_size", wanted)
     if size <= current:
         return None

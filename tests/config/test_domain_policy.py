@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -298,6 +299,15 @@ def test_a_cooldown_holds_the_same_service_only() -> None:
     assert decide(plan(target=CART), policy, context(recent=recent)).outcome is Outcome.AUTO
     later = ((NOW - timedelta(minutes=5), CHECKOUT),)
     assert decide(plan(), policy, context(recent=later)).outcome is Outcome.AUTO
+
+
+def test_an_incidents_own_earlier_attempt_passes_its_cooldown_but_not_the_rate_limit() -> None:
+    own = ((NOW - timedelta(minutes=2), CHECKOUT),)
+    cooling = Policy(rules=(AUTO,), rate_limit=RateLimit(cooldown=timedelta(minutes=5)))
+    mine = dataclasses.replace(context(recent=own), own_actions=own)
+    assert decide(plan(), cooling, mine).outcome is Outcome.AUTO
+    limited = Policy(rules=(AUTO,), rate_limit=RateLimit(max_actions=1))
+    assert decide(plan(), limited, mine).outcome is Outcome.DENY
 
 
 def test_rate_limits_hold_plans_that_ask_too() -> None:

@@ -71,7 +71,7 @@ def test_intent_then_result(store: SqlStore) -> None:
 
     with store.unit() as uow:
         assert uow.pending_intents() == []
-        assert uow.actions_since(at(0)) == [(at(1), API, "scale")]
+        assert uow.actions_since(at(0)) == [(at(1), API, "scale", "inc-1")]
 
 
 def test_a_duplicate_key_is_refused_and_writes_nothing(store: SqlStore) -> None:
@@ -170,6 +170,6 @@ def test_actions_since_for_rate_limits(store: SqlStore) -> None:
         uow.commit()
 
     with store.unit() as uow:
-        since_ten: list[tuple[datetime, ServiceRef, str]] = uow.actions_since(at(10))
-        assert since_ten == [(at(10), API, "scale"), (at(30), CHECKOUT, "scale")]
+        since_ten: list[tuple[datetime, ServiceRef, str, str]] = uow.actions_since(at(10))
+        assert since_ten == [(at(10), API, "scale", "inc-1"), (at(30), CHECKOUT, "scale", "inc-1")]
         assert uow.actions_since(at(31)) == []

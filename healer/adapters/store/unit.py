@@ -215,14 +215,14 @@ class SqlUnitOfWork:
         ]
 
     @translating
-    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str]]:
-        """(recorded at, target, action) of every intent since `since`, for rate limits."""
+    def actions_since(self, since: datetime) -> list[tuple[datetime, ServiceRef, str, str]]:
+        """(recorded at, target, action, incident id) of every intent since `since`."""
         rows = self._session.execute(
-            select(ActionRow.intent_at, ActionRow.target, ActionRow.action)
+            select(ActionRow.intent_at, ActionRow.target, ActionRow.action, ActionRow.incident_id)
             .where(ActionRow.intent_at >= since)
             .order_by(ActionRow.intent_at, ActionRow.id)
         )
-        return [(at, ServiceRef.parse(target), action) for at, target, action in rows]
+        return [(at, ServiceRef.parse(target), action, inc) for at, target, action, inc in rows]
 
     @translating
     def record_outcome(self, playbook: str, cause: str, *, worked: bool, at: datetime) -> None:
