@@ -16,13 +16,14 @@ log = logging.getLogger("healer.events")
 class CommandLineApprover:
     def request(self, incident: Incident, plan: Plan, decision: Decision) -> None:
         log.warning(
-            "approval needed for %s: %s on %s %s (%s); answer with "
+            "approval needed for %s: %s on %s %s (%s; %s); answer with "
             "`healer approve %s --by NAME` or `healer reject %s --by NAME`",
             incident.id,
             plan.playbook,
             plan.target,
             dict(plan.params),
             decision.reason,
+            plan.track_record or "no track record",
             incident.id,
             incident.id,
         )

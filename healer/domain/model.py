@@ -250,6 +250,7 @@ class Plan:
     risk: Risk
     rationale: str
     planner: str  # "rules" or the model's name
+    track_record: str = ""  # how this playbook fared on this cause before, for reviewers
 
 
 class Outcome(StrEnum):

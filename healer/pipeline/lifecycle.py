@@ -7,6 +7,7 @@ returns the timeline events that explain it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 
@@ -148,8 +149,10 @@ def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Pol
             if d.cause in healer.playbooks[name].fixes
         )
         return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}{skipped}")
+    record = _record(healer, plan.playbook, d.cause)
+    plan = dataclasses.replace(plan, track_record=record.text())
     incident.plan = plan
-    planned = planned_event(incident, plan, poll.now, _record(healer, plan.playbook, d.cause))
+    planned = planned_event(incident, plan, poll.now, record)
     return [planned, *_decide(incident, healer, poll)]
 
 

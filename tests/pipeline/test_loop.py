@@ -211,6 +211,8 @@ def test_ask_waits_for_an_approval_then_acts() -> None:
     assert incident.status is IncidentStatus.AWAITING_APPROVAL
     assert world.cluster.mutations() == []
     assert len(world.approver.requests) == 1
+    [(_, asked, _)] = world.approver.requests
+    assert asked.track_record == "tune_pool has no record for pool_exhaustion yet"
     with world.store.unit() as uow:
         uow.add_approval(Approval(incident.id, "alice", True, world.clock.now()))
         uow.commit()
