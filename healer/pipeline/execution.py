@@ -155,19 +155,7 @@ def _propose(
     dry_run: bool,
 ) -> ActionResult:
     """The open_pr step: intent, pull request (repeatable by design), result."""
-    with store.unit() as uow:
-        fresh = uow.record_intent(
-            key=step.key,
-            incident_id=incident.id,
-            action=str(step.action),
-            target=step.target,
-            args=dict(step.args),
-            before={},
-            at=clock.now(),
-        )
-        uow.commit()
-    if not fresh:
-        raise _Duplicate(step.key)
+    _intend(step, incident.id, step.args, {}, store=store, clock=clock)
     if dry_run:
         what = actions.describe(step.action, step.target, step.args)
         result = ActionResult(
@@ -194,13 +182,28 @@ def run_step(
     except PermanentError as exc:  # why: nothing was sent; record the refusal as the outcome
         return _fail(step, str(exc), {}, store, clock)
     before = actions.capture(step.action, workload, args)
+    _intend(step, incident_id, args, before, store=store, clock=clock)
+    with cluster.acting_for(incident_id, actions.describe(step.action, step.target, args)):
+        return _send(step, args, before, cluster=cluster, store=store, clock=clock, dry_run=dry_run)
+
+
+def _intend(
+    step: Step,
+    incident_id: str,
+    args: Mapping[str, ParamValue],
+    before: Mapping[str, JSON],
+    *,
+    store: IncidentStore,
+    clock: Clock,
+) -> None:
+    """Commit the intent before anything is sent; a key already recorded is not sent again."""
     with store.unit() as uow:
         fresh = uow.record_intent(
             key=step.key,
             incident_id=incident_id,
             action=str(step.action),
             target=step.target,
-            args=args,
+            args=dict(args),
             before=dict(before),
             at=clock.now(),
         )
@@ -208,8 +211,6 @@ def run_step(
     if not fresh:
         # why: an earlier run wrote this intent; reconcile owns it, we must not send again
         raise _Duplicate(step.key)
-    with cluster.acting_for(incident_id, actions.describe(step.action, step.target, args)):
-        return _send(step, args, before, cluster=cluster, store=store, clock=clock, dry_run=dry_run)
 
 
 class _Duplicate(PermanentError):

@@ -5,7 +5,6 @@ and the simulation really changed."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,23 +26,15 @@ from healer.pipeline.execution import Step, revert, run_step
 from healer.ports import Cluster
 from healer.sim.kubeapi import register
 from healer.sim.scenario import Scenario
-from healer.sim.serve import Request, Response, Router, SimServer, scenario_named
+from healer.sim.serve import Request, Response, Router, SimServer
 from tests.fakes import MemoryStore
+from tests.sim.test_kubeapi import quick
 
 NS = "boutique"
 CART = ServiceRef(NS, "cartservice")
 CHECKOUT = ServiceRef(NS, "checkoutservice")
 FRONTEND = ServiceRef(NS, "frontend")
 INCIDENT = "healer.io/incident"
-
-
-def quick(name: str = "steady-state-rt", fault_at: float | None = None) -> Scenario:
-    scenario = scenario_named(name)
-    if fault_at is not None:
-        at = timedelta(seconds=fault_at)
-        faults = tuple(dataclasses.replace(f, at=at) for f in scenario.faults)
-        scenario = dataclasses.replace(scenario, faults=faults)
-    return scenario
 
 
 @dataclass
