@@ -410,13 +410,22 @@ def bench_scenarios(
     jobs: Annotated[
         int, typer.Option(min=1, help="Scenarios run side by side (processes); same results.")
     ] = 1,
+    baselines: Annotated[
+        bool, typer.Option(help="Also evaluate the operators' alert rules (most of the time).")
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
     """Run scenarios and score detection, diagnosis and mitigation."""
     _logging(False)
     settings = _settings(config)
     files = _scenario_files(paths) if paths else sorted(builtin_scenarios().values())
-    records = run_files(files, settings, jobs=jobs, started=lambda f: err.print(f"scenario {f}"))
+    records = run_files(
+        files,
+        settings,
+        jobs=jobs,
+        started=lambda f: err.print(f"scenario {f}"),
+        baselines=baselines,
+    )
     summary = summarise(records)
     if as_json:
         print(json.dumps({"scenarios": records, "summary": summary}, indent=2))

@@ -87,9 +87,23 @@ def _score_fault(
         else None,
         "playbook": acted,
         "playbook_ok": acted in expected.remediation if acted else False,
+        **_handled(expected, recovered, events),
+        "expected": _describe(expected),
+    }
+
+
+def _handled(
+    expected: Expected, recovered: TimelineEvent | None, events: Sequence[TimelineEvent]
+) -> dict[str, Any]:
+    """Mitigated where a playbook can cure the fault; where none can (an expectation with
+    no remediation), the right answer is a human, so what counts is an escalation with no
+    change made, and "mitigated" does not apply."""
+    if not expected.remediation:
+        escalated = any(e.kind is EventKind.ESCALATED for e in events)
+        return {"mitigated": None, "ttm_s": None, "escalated": escalated and not _mutations(events)}
+    return {
         "mitigated": recovered is not None,
         "ttm_s": _seconds(recovered.at, expected.onset) if recovered else None,
-        "expected": _describe(expected),
     }
 
 

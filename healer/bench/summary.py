@@ -18,7 +18,9 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "median_ttd_s": median(ttd) if ttd else None,
         "p95_ttd_s": _p95(ttd),
         "rca_at1": _share(faulty, "root_cause_at1"),
-        "mitigated_rate": _share(faulty, "mitigated"),
+        # why apart: a fault no playbook can cure is handled well by a prompt escalation
+        "mitigated_rate": _share([r for r in faulty if _curable(r)], "mitigated"),
+        "escalated_rate": _share([r for r in faulty if not _curable(r)], "escalated"),
         "median_ttm_s": median(ttm) if ttm else None,
         "false_incidents": sum(r.get("false_incidents", 0) for r in records),
         "unsafe_actions": sum(r.get("unsafe_actions", 0) for r in records),
@@ -40,6 +42,10 @@ def _baseline(records: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
         "median_ttd_s": median(ttd) if ttd else None,
         "false_alerts": sum(row.get("false_alerts", 0) for row in rows),
     }
+
+
+def _curable(row: dict[str, Any]) -> bool:
+    return bool(row.get("expected", {}).get("remediation", True))
 
 
 def _share(rows: Sequence[dict[str, Any]], key: str) -> float | None:

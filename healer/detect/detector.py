@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from healer.detect.baseline import Baseline, Persistence, Thresholds, Verdict
+from healer.detect.growth import Growth, GrowthSettings, GrowthVerdict
 from healer.detect.logclass import LogClass, classify
 from healer.detect.logpatterns import PatternMiner
 from healer.domain.model import (
@@ -48,6 +49,10 @@ class DetectionSettings:
     # slow requests: it only counts once it has stayed high for longer than the window,
     # since a single slow request holds it up for exactly one window.
     min_tail_requests: float = 2.0
+    growth: GrowthSettings = GrowthSettings()
+    # Request rates are never anomalies by themselves; this only keeps a surge out of the
+    # usual rate it is compared with.
+    load: Thresholds = Thresholds(z=6.0, ratio=1.3, log_scale=True)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Observation:
     anomalies: tuple[Anomaly, ...]
     health: Mapping[ServiceRef, bool | None]  # None: no data this poll, so no verdict
     templates: Mapping[ServiceRef, tuple[TemplateCount, ...]] = field(default_factory=dict)
+    # Each service's request rate over its usual rate (where a usual one is known yet): the
+    # one fact that tells more load arriving from a service that got slower.
+    load: Mapping[ServiceRef, float] = field(default_factory=dict)
 
     def for_service(self, service: ServiceRef) -> list[Anomaly]:
         return [a for a in self.anomalies if a.service == service]
@@ -91,6 +99,7 @@ class Detector:
         self._miner: TemplateMiner = miner or PatternMiner()
         self._polls = 0
         self._sparse_since: dict[ServiceRef, datetime] = {}
+        self._growth: dict[ServiceRef, Growth] = {}
 
     def seed(self, history: Sequence[MetricsSnapshot]) -> int:
         """Learn baselines from past snapshots (a restarted healer is not blind for an hour).
@@ -102,7 +111,7 @@ class Detector:
         values: dict[tuple[ServiceRef, Signal], list[float]] = {}
         for snapshot in history:
             for service, signals in snapshot.services.items():
-                for signal in (Signal.LATENCY_P99, Signal.ERROR_RATIO):
+                for signal in (Signal.LATENCY_P99, Signal.ERROR_RATIO, Signal.REQUEST_RATE):
                     if self._judged(signals, signal):
                         values.setdefault((service, signal), []).append(signals[signal])
         for (service, signal), found in values.items():
@@ -113,7 +122,7 @@ class Detector:
         if signal not in signals:
             return False
         rate = signals.get(Signal.REQUEST_RATE)
-        return signal is Signal.LATENCY_P99 or rate is None or rate >= self.settings.min_rate
+        return signal is not Signal.ERROR_RATIO or rate is None or rate >= self.settings.min_rate
 
     def baseline(self, service: ServiceRef, signal: Signal) -> Baseline | None:
         return self._metric.get((service, signal))
@@ -122,8 +131,11 @@ class Detector:
         self._polls += 1
         anomalies: list[Anomaly] = []
         health: dict[ServiceRef, bool | None] = {}
+        load: dict[ServiceRef, float] = {}
         for service, signals in snapshot.services.items():
             found = self._observe_metrics(service, signals, snapshot.at)
+            if (ratio := self._load(service, signals, snapshot.at)) is not None:
+                load[service] = ratio
             anomalies.extend(found)
             health[service] = None if not _has_golden(signals) else not found
         templates = self._observe_logs(logs, snapshot.at) if logs is not None else {}
@@ -133,7 +145,19 @@ class Detector:
                     anomalies.append(self._log_anomaly(service, count, snapshot.at))
                     if health.get(service):
                         health[service] = False
-        return Observation(snapshot.at, tuple(anomalies), health, templates)
+        return Observation(snapshot.at, tuple(anomalies), health, templates, load)
+
+    def _load(
+        self, service: ServiceRef, signals: Mapping[Signal, float], at: datetime
+    ) -> float | None:
+        rate = signals.get(Signal.REQUEST_RATE)
+        if rate is None:
+            return None
+        series = self._series(service, Signal.REQUEST_RATE)
+        usual = series.centre
+        ready = series.ready and usual > 0
+        series.observe(rate, at)
+        return rate / usual if ready else None
 
     def _observe_metrics(
         self, service: ServiceRef, signals: Mapping[Signal, float], at: datetime
@@ -153,6 +177,12 @@ class Detector:
             verdict = series.observe(errors, at, significant=counted)
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
+        memory = signals.get(Signal.MEMORY_UTILISATION)
+        if memory is not None:
+            growth = self._growth.setdefault(service, Growth(self.settings.growth))
+            climb = growth.observe(memory, at)
+            if climb.firing:
+                found.append(_memory_anomaly(service, climb, at))
         return found
 
     def _outlasts_window(
@@ -188,9 +218,10 @@ class Detector:
     def _series(self, service: ServiceRef, signal: Signal) -> Baseline:
         key = (service, signal)
         if key not in self._metric:
-            thresholds = (
-                self.settings.latency if signal is Signal.LATENCY_P99 else self.settings.errors
-            )
+            thresholds = {
+                Signal.LATENCY_P99: self.settings.latency,
+                Signal.REQUEST_RATE: self.settings.load,
+            }.get(signal, self.settings.errors)
             self._metric[key] = self._new_baseline(thresholds)
         return self._metric[key]
 
@@ -280,6 +311,22 @@ def _anomaly(
         score=verdict.score,
         detail=f"{what} {_fmt(kind, verdict.value)} is {ratio:.1f}× its baseline "
         f"{_fmt(kind, verdict.baseline)}",
+    )
+
+
+def _memory_anomaly(service: ServiceRef, climb: GrowthVerdict, at: datetime) -> Anomaly:
+    eta = f"; at this rate it is full in {climb.eta_s / 60:.0f} min" if climb.eta_s else ""
+    return Anomaly(
+        service=service,
+        kind=AnomalyKind.MEMORY,
+        since=climb.since or at,
+        at=at,
+        value=climb.value,
+        baseline=climb.start,
+        threshold=1.0,
+        score=climb.value,
+        detail=f"memory of its fullest container climbed from {climb.start:.0%} to "
+        f"{climb.value:.0%} of its limit{eta}",
     )
 
 

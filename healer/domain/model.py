@@ -164,6 +164,7 @@ class AnomalyKind(StrEnum):
     LATENCY = "latency"
     ERRORS = "errors"
     LOG_PATTERN = "log_pattern"
+    MEMORY = "memory"  # a working set climbing toward its limit
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ CPU_HOT = 0.85
 SURGE_BUSY = 0.6
 SURGE_MIN = 3  # services busy at once, at least
 SURGE_SHARE = 1 / 3  # of the services behind the entry, at least
+SURGE_LOAD = 1.4  # the entry's request rate over its usual rate, at least
 MEMORY_HIGH = 0.8  # the fullest container's working set / limit that counts as climbing
 DB_FULL = 0.95  # a database with this share of its max_connections in use is at its limit
 OVERBOOKED = 0.4  # a service whose pools alone could hold this share of its database
@@ -160,6 +161,10 @@ def memory(service: ServiceRef, facts: Facts, onset: datetime) -> list[Evidence]
         found.append(
             Evidence("metrics", f"fullest container at {share:.0%} of its memory limit", 1.0, share)
         )
+    for climb in facts.observation.for_service(service):
+        if climb.kind is AnomalyKind.MEMORY:
+            # why this much: nothing but retained memory grows at every scrape for minutes
+            found.append(Evidence("metrics", climb.detail, 2.0, climb.value, climb.baseline))
     rollout = began_with_rollout(facts.workloads.get(service), onset, LEAK_LOOKBACK)
     if found and rollout is not None:
         found.append(
@@ -209,7 +214,8 @@ def surge(
     if not busy:
         return []
     rate = facts.snapshot.value(service, Signal.REQUEST_RATE)
-    arriving = f" while it serves {rate:.0f} req/s" if rate is not None else ""
+    load = facts.observation.load.get(service, 0.0)
+    arriving = f" while it serves {rate:.0f} req/s, {load:.1f}× its usual" if rate else ""
     sick = len(_reachable(service, facts.topology) & anomalous)
     return [
         Evidence(
@@ -227,6 +233,8 @@ def surge_load(entry: ServiceRef, facts: Facts, onset: datetime) -> list[Service
     their own, when they are a broad share of them; else none."""
     if facts.topology.callers(entry):
         return []  # why: a surge enters where outside traffic does
+    if facts.observation.load.get(entry, 0.0) < SURGE_LOAD:
+        return []  # why: busy callees behind an entry taking its usual traffic got slower
     behind = _reachable(entry, facts.topology) | {entry}
     busy = [
         s

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from healer.bench.baselines import Point, Series, burn_rate, static_rule
 from healer.bench.score import Expected, Outcomes, score
+from healer.bench.summary import summarise
 from healer.domain.model import (
     Cause,
     Decision,
@@ -94,3 +95,33 @@ def test_an_action_without_an_allowing_decision_is_unsafe() -> None:
     incident = Incident("inc-1", "t", T0, T0, IncidentStatus.RESOLVED, {SVC}, [])
     record = score("x", [], Outcomes([incident], {"inc-1": events}, {}))
     assert record["unsafe_actions"] == 1
+
+
+def test_a_fault_no_playbook_cures_is_scored_on_its_escalation_not_as_unmitigated() -> None:
+    onset = T0 + timedelta(minutes=95)
+    opened = onset + timedelta(seconds=30)
+    ranked = (Hypothesis(SVC, Cause.DEPENDENCY_ERRORS, 2.0, ()),)
+
+    def incident(id_: str) -> Incident:
+        diagnosis = Diagnosis(opened, ranked, frozenset({SVC}))
+        status = IncidentStatus.ESCALATED
+        return Incident(id_, "t", opened, opened, status, {SVC}, [], diagnosis=diagnosis)
+
+    def ev(kind: EventKind) -> TimelineEvent:
+        return TimelineEvent("inc-1", opened, kind, str(kind), {"outcome": "auto"})
+
+    expected = [Expected(SVC, Cause.DEPENDENCY_ERRORS, (), onset)]
+    handed_over = [ev(EventKind.DIAGNOSED), ev(EventKind.ESCALATED)]
+    meddled = [ev(EventKind.DECIDED), ev(EventKind.ACTION_SUCCEEDED), ev(EventKind.ESCALATED)]
+    silent = [ev(EventKind.DIAGNOSED)]
+    records = [
+        score(name, expected, Outcomes([incident("inc-1")], {"inc-1": events}, {}))
+        for name, events in (("a", handed_over), ("b", meddled), ("c", silent))
+    ]
+    assert [r["mitigated"] for r in records] == [None, None, None]
+    assert [r["escalated"] for r in records] == [True, False, False]
+    cured = Expected(SVC, Cause.BAD_DEPLOY, ("rollback",), onset)
+    missed = score("d", [cured], Outcomes([], {}, {}))
+    summary = summarise([*records, missed])
+    assert summary["escalated_rate"] == round(1 / 3, 3)
+    assert summary["mitigated_rate"] == 0.0, "only the curable fault counts, and it was missed"

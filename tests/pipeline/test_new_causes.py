@@ -119,9 +119,15 @@ def test_several_services_saturating_behind_the_entry_is_a_surge_at_the_entry() 
         CHECKOUT: {Signal.CPU_UTILISATION: 0.97, Signal.REPLICAS: 2},
         CATALOG: {Signal.CPU_UTILISATION: 1.2, Signal.REPLICAS: 3},
     }
-    d = diagnose(incident_of(*found), facts=facts(snapshot, found), now=NOW)
+    surging = facts(snapshot, found, load={FRONT: 2.1})
+    d = diagnose(incident_of(*found), facts=surging, now=NOW)
     assert (d.root, d.cause) == (FRONT, Cause.TRAFFIC_SURGE)
-    assert any("catalog, checkout" in e.summary and "640 req/s" in e.summary for e in d.evidence)
+    assert any(
+        "catalog, checkout" in e.summary and "640 req/s, 2.1× its usual" in e.summary
+        for e in d.evidence
+    )
+    usual = diagnose(incident_of(*found), facts=facts(snapshot, found, load={FRONT: 1.05}), now=NOW)
+    assert usual.cause is Cause.CPU_SATURATION, "busy callees under the usual traffic got slower"
     chosen = chosen_plan(
         d, found, Workload(FRONT, 3, 1, "front:1", {}), MetricsSnapshot(NOW, snapshot)
     )
@@ -264,7 +270,7 @@ def test_a_broad_rise_in_cpu_names_the_surge_before_anything_saturates() -> None
         CHECKOUT: {Signal.CPU_UTILISATION: 0.7},  # busy, not (yet) anomalous
         CATALOG: {Signal.CPU_UTILISATION: 0.62, Signal.REPLICAS: 3},
     }
-    d = diagnose(incident_of(*found), facts=facts(snapshot, found), now=NOW)
+    d = diagnose(incident_of(*found), facts=facts(snapshot, found, load={FRONT: 1.6}), now=NOW)
     assert (d.root, d.cause) == (FRONT, Cause.TRAFFIC_SURGE)
     workload = Workload(FRONT, 3, 1, "front:1", {})
     chosen = chosen_plan(d, found, workload, MetricsSnapshot(NOW, snapshot))

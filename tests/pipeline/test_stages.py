@@ -98,8 +98,10 @@ def test_an_escalated_incident_takes_symptoms_but_not_new_problems() -> None:
     assert new.services == {FRONT, CHECKOUT}, "the new problem is judged on its own"
 
 
-def facts(snapshot: dict, observation: list[Anomaly], templates=None, workloads=None) -> Facts:  # type: ignore[no-untyped-def]
-    obs = Observation(NOW, tuple(observation), {}, templates or {})
+def facts(  # type: ignore[no-untyped-def]
+    snapshot: dict, observation: list[Anomaly], templates=None, workloads=None, load=None
+) -> Facts:
+    obs = Observation(NOW, tuple(observation), {}, templates or {}, load or {})
     return Facts(MetricsSnapshot(NOW, snapshot), obs, TOPOLOGY, workloads or {})
 
 
