@@ -1,7 +1,8 @@
 """Acting on an incident: run the approved plan, then verify it helped or undo it.
 
 `execute` runs the playbook (each step recorded as intent then result); `check` is the
-verification poll, which reverts the attempt when recovery did not come in time.
+verification poll, which says when recovery did not come in time; `undo` then reverts
+what the incident changed, unless the caller goes a step further instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ Events = list[TimelineEvent]
 class Checked(StrEnum):
     WAITING = "waiting"
     RECOVERED = "recovered"
-    FAILED = "failed"  # did not help; reverted (unless configured not to)
+    FAILED = "failed"  # did not help: go further or undo (unless configured to leave it)
 
 
 def resolve(incident: Incident, poll: Poll, why: str) -> Events:
@@ -172,11 +173,17 @@ def _not_recovered(
             "(revert_on_failure: false)"
         )
         return events + escalate(incident, poll, why), Checked.WAITING
-    last = [r for r in incident.actions if r.key.startswith(f"{incident.id}:{incident.attempts}:")]
+    return events, Checked.FAILED
+
+
+def undo(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, str | None]:
+    """Revert every change of this incident still in place, newest first (a step taken
+    further reverts with the one before it); returns the events and why it failed, if so."""
+    assert incident.plan is not None
     try:
         undone = execution.revert(
             incident,
-            done=last,
+            done=in_place(incident),
             cluster=healer.cluster,
             store=healer.store,
             clock=healer.clock,
@@ -185,11 +192,26 @@ def _not_recovered(
             params=incident.plan.params,
         )
     except (TemporaryError, PermanentError) as exc:  # why: revert failing is itself news
-        return events + escalate(incident, poll, f"revert failed: {exc}"), Checked.WAITING
+        return [], f"revert failed: {exc}"
+    events = []
     for result in undone:
         incident.actions.append(result)
         events.append(event(incident, EventKind.REVERTED, result.detail, poll.now, key=result.key))
-    return events, Checked.FAILED
+    return events, None
+
+
+def in_place(incident: Incident) -> list[ActionResult]:
+    """The incident's successful changes that no revert has undone yet, oldest first."""
+    undone = [
+        r.key.split(execution.REVERT)[0] for r in incident.actions if execution.REVERT in r.key
+    ]
+    return [
+        r
+        for r in incident.actions
+        if r.ok
+        and execution.REVERT not in r.key
+        and not any(r.key == k or r.key.startswith(f"{k}:") for k in undone)
+    ]
 
 
 def _judged(incident: Incident) -> dict[str, str]:

@@ -31,6 +31,10 @@ class Step:
     args: Mapping[str, ParamValue]
 
 
+# why a marker: a revert's key is the undone step's (or attempt's) key, this, and an index
+REVERT = ":revert:"
+
+
 def run_playbook(
     incident: Incident,
     *,
@@ -112,7 +116,7 @@ def revert(
         undo = actions.inverse(ActionKind(result.action), result.before)
         if undo is None:
             continue
-        step = Step(f"{result.key}:revert:{index}", undo[0], result.target, undo[1])
+        step = Step(f"{result.key}{REVERT}{index}", undo[0], result.target, undo[1])
         results.append(
             run_step(
                 step,
@@ -137,7 +141,7 @@ def _revert_steps(
     results = []
     for index, template in enumerate(playbook.revert):
         args = template.render({**context(incident, target), **playbook.complete(params)})
-        step = Step(f"{first}:revert:{index}", template.action, target, args)
+        step = Step(f"{first}{REVERT}{index}", template.action, target, args)
         result = run_step(step, incident_id=incident.id, **io)
         results.append(result)
         if not result.ok:

@@ -27,13 +27,16 @@ from healer.domain.model import (
 )
 from healer.domain.playbook import TrackRecord
 from healer.pipeline import approval, planning, verification
-from healer.pipeline.acting import Checked, check, escalate, execute, resolve
+from healer.pipeline.acting import Checked, check, escalate, execute, resolve, undo
 from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.diagnosis import Facts, candidates, diagnose
 
 log = logging.getLogger(__name__)
 RECURRENCE = timedelta(hours=1)  # how long a failed playbook stays ruled out for its problem
 Events = list[TimelineEvent]
+# Causes whose evidence is a resource still used up: while it is, more of the same change
+# is the answer. Not a slow or failing dependency: there more capacity only hides it.
+EXHAUSTED = frozenset({Cause.CPU_SATURATION, Cause.POOL_EXHAUSTION, Cause.TRAFFIC_SURGE})
 
 
 def advance(incident: Incident, *, healer: Healer, poll: Poll) -> Events:
@@ -49,7 +52,7 @@ def advance(incident: Incident, *, healer: Healer, poll: Poll) -> Events:
     if status is IncidentStatus.MITIGATING:
         events, checked = check(incident, healer, poll)
         if checked is Checked.FAILED:
-            events += _next_or_escalate(incident, healer, poll)
+            events += _further_or_undo(incident, healer, poll)
         return events
     if status is IncidentStatus.ESCALATED:
         return _recovered_by_itself(incident, healer, poll, "after escalation")
@@ -190,7 +193,7 @@ def _unfit(healer: Healer, workload: Workload, poll: Poll) -> dict[str, str]:
     return found
 
 
-def _held_back(plan: Plan, healer: Healer, poll: Poll) -> str | None:
+def _held_back(incident: Incident, plan: Plan, healer: Healer, poll: Poll) -> str | None:
     """Why the playbook itself forbids this plan now: a relative limit, or its cooldown."""
     playbook = healer.playbooks.get(plan.playbook)
     workload = poll.workload(plan.target)
@@ -204,7 +207,12 @@ def _held_back(plan: Plan, healer: Healer, poll: Poll) -> str | None:
     kinds = {str(step.action) for step in playbook.steps}
     with healer.store.unit() as uow:
         recent = uow.actions_since(poll.now - playbook.cooldown)
-    last = [at for at, target, action, _ in recent if target == plan.target and action in kinds]
+    # why not its own: a step further on the same incident is no repeat of a fix elsewhere
+    last = [
+        at
+        for at, target, action, owner in recent
+        if target == plan.target and action in kinds and owner != incident.id
+    ]
     if last:
         return (
             f"{plan.playbook} changed {plan.target.name} at {max(last).isoformat()}, within "
@@ -252,7 +260,7 @@ def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
     workload = poll.workload(plan.target) if plan else None
     if plan is None or workload is None:
         return escalate(incident, poll, "the plan's target is gone")
-    held = _held_back(plan, healer, poll)
+    held = _held_back(incident, plan, healer, poll)
     if held is not None:
         return escalate(incident, poll, f"the playbook forbids it: {held}")
     with healer.store.unit() as uow:
@@ -308,6 +316,63 @@ def _awaiting(incident: Incident, healer: Healer, poll: Poll) -> Events:
     if waited >= healer.timing.approval_timeout:
         return escalate(incident, poll, f"no answer to the approval request in {waited}")
     return _recovered_by_itself(incident, healer, poll, "while awaiting approval")
+
+
+def _further_or_undo(incident: Incident, healer: Healer, poll: Poll) -> Events:
+    """After an attempt that did not cure it: a further step of the same change when it
+    went the right way but not far enough, else undo it and try something else."""
+    further = _further(incident, healer, poll)
+    if further is not None:
+        return further
+    undone, failed = undo(incident, healer, poll)
+    if failed is not None:
+        return undone + escalate(incident, poll, failed)
+    return undone + _next_or_escalate(incident, healer, poll)
+
+
+def _further(incident: Incident, healer: Healer, poll: Poll) -> Events | None:
+    """The same playbook once more, from where the last step left it, when the problem is
+    still the same resource used up on the same service and the playbook sizes a bigger
+    change (a pool
+    that grew and is still full, replicas added and still saturated): reverting a change
+    that went the right way would only make the next try start from worse. Each step is
+    an attempt, bounded by the playbook's relative limits and judged by policy again."""
+    plan, before = incident.plan, incident.diagnosis
+    assert plan is not None and before is not None
+    playbook = healer.playbooks.get(plan.playbook)
+    if playbook is None or before.cause not in EXHAUSTED:
+        return None
+    if incident.attempts >= healer.timing.max_attempts:
+        return None
+    workload = poll.workload(plan.target)
+    if workload is None or not planning.took_effect(plan, poll.snapshot, workload):
+        return None  # why: a change that never showed says nothing about a bigger one
+    services = candidates(incident, poll.topology)
+    facts = Facts(poll.snapshot, poll.observation, poll.topology, poll.workloads(services))
+    now = diagnose(incident, facts=facts, now=poll.now)
+    if (now.root, now.cause) != (before.root, before.cause):
+        return None
+    try:
+        step = planning.plan(
+            incident,
+            diagnosis=now,
+            planner=healer.planner,
+            playbooks={playbook.name: playbook},
+            workload=workload,
+            snapshot=poll.snapshot,
+        )
+    except planning.RejectedPlan:
+        return None
+    if step is None or step.params == plan.params:
+        return None  # why: nothing bigger to ask for; the same again is no step
+    record = _record(healer, step.playbook, now.cause)
+    rationale = f"still {now.cause} on {now.root.name}, so one step further: {step.rationale}"
+    incident.diagnosis = now
+    incident.status = IncidentStatus.DIAGNOSED
+    incident.verification = None
+    incident.plan = dataclasses.replace(step, rationale=rationale, track_record=record.text())
+    planned = planned_event(incident, incident.plan, poll.now, record)
+    return [planned, *_decide(incident, healer, poll)]
 
 
 def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:

@@ -131,6 +131,21 @@ class RulePlanner:
 Sized = tuple[dict[str, ParamValue], str] | None
 
 
+def took_effect(plan: Plan, snapshot: MetricsSnapshot, workload: Workload) -> bool:
+    """Whether the running service shows the size the plan asked for (the replicas ready,
+    the pods rolled with the new pool): only then does "still short" mean the size was too
+    small rather than not there yet. Unknown counts as shown."""
+    replicas = snapshot.value(plan.target, Signal.REPLICAS)
+    wanted = plan.params.get("replicas")
+    if isinstance(wanted, int) and replicas is not None:
+        return replicas >= wanted
+    pool, size = snapshot.value(plan.target, Signal.POOL_MAX), plan.params.get("pool_size")
+    pods = replicas or workload.replicas
+    if isinstance(size, int) and pool is not None and pods:
+        return pool / pods >= size
+    return True
+
+
 def _size(
     playbook: Playbook,
     incident: Incident,

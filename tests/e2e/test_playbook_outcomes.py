@@ -57,3 +57,41 @@ def test_a_full_database_is_never_given_more_connections(name: str, tmp_path: Pa
     }
     assert not [m for m in kube.mutations if m.action == "scale" and m.service.name in pooled]
     assert record["playbook"] == "tune_pool" and record["mitigated"], record
+
+
+STEEP = """
+name: cpu-steep
+seed: 5
+duration: 1h40m
+tick: 15s
+topology: online-boutique
+traffic: {base_rps: 300, diurnal_amplitude: 0.3, noise: 0.05}
+faults:
+  - {at: 80m, kind: cpu_saturation, target: productcatalogservice, params: {factor: 8}}
+expect:
+  incident: true
+  root_cause: {service: productcatalogservice, cause: cpu_saturation}
+  remediation: [scale]
+"""
+
+
+def test_a_change_that_went_the_right_way_but_not_far_enough_is_taken_further(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "cpu-steep.yaml"
+    file.write_text(STEEP)
+    scenario = load_scenario(file)
+    runtime = build_simulated(Settings(), scenario, store_url=f"sqlite:///{tmp_path}/h.db")
+    record = run_scenario(scenario, runtime, baselines=False).record
+    kube = runtime.simulation.kube
+    replicas = [m.args["replicas"] for m in kube.mutations if m.action == "scale"]
+    assert replicas == [6, 11], "kept the first step and went further, never back in between"
+    assert record["mitigated"] and record["playbook"] == "scale", record
+    with runtime.store.unit() as uow:
+        [incident] = uow.list_incidents()
+        events = uow.events(incident.id)
+    kinds = [e.kind for e in events]
+    assert EventKind.NOT_RECOVERED in kinds and EventKind.REVERTED not in kinds
+    further = [e for e in events if e.kind is EventKind.PLANNED][1]
+    assert "still cpu_saturation on productcatalogservice, so one step further" in further.summary
+    assert incident.attempts == 2

@@ -4,11 +4,24 @@ and its revert steps (or none) when it did not help."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from healer.domain.codechange import CodeLocation, FileVersion, PullRequest
-from healer.domain.model import ActionResult, Cause, EventKind, IncidentStatus, Plan, Risk
+from healer.domain.model import (
+    ActionResult,
+    Cause,
+    EventKind,
+    Incident,
+    IncidentStatus,
+    MetricsSnapshot,
+    Plan,
+    Risk,
+    Signal,
+    Workload,
+)
 from healer.domain.playbook import ActionKind, Preconditions, RevertMode, Step
+from healer.pipeline.acting import in_place
+from healer.pipeline.planning import took_effect
 from healer.pipeline.pull_requests import CodeChanges
 from tests.pipeline.test_loop import AUTO, CHECKOUT, World, _always_sick
 
@@ -19,7 +32,9 @@ def only(world: World, name: str, **changes: object) -> None:
     world.healer.playbooks = {name: playbook}
 
 
-def sick_forever(world: World) -> None:
+def sick_forever(world: World, attempts: int | None = None) -> None:
+    if attempts is not None:  # why: one attempt leaves no room for a further step
+        world.healer.timing = dataclasses.replace(world.healer.timing, max_attempts=attempts)
     world.poll(40)
     world.sick = True
     world._set_metrics = _always_sick(world)  # type: ignore[method-assign]
@@ -82,13 +97,13 @@ def test_a_cooldown_keeps_the_playbook_from_running_again_on_the_same_target() -
 def test_revert_none_leaves_the_change_and_revert_steps_run_instead_of_the_inverse() -> None:
     left = World(AUTO)
     only(left, "tune_pool", revert_mode=RevertMode.NONE)
-    sick_forever(left)
+    sick_forever(left, attempts=1)
     left.poll(30)
     assert [m[0] for m in left.cluster.mutations()] == ["set_env"], "nothing undone"
     own = World(AUTO)
     undo = (Step(ActionKind.SET_ENV, {"name": "{env}", "value": "5"}),)
     only(own, "tune_pool", revert_mode=RevertMode.STEPS, revert=undo)
-    sick_forever(own)
+    sick_forever(own, attempts=1)
     own.poll(30)
     assert own.cluster.mutations() == [
         ("set_env", CHECKOUT, ("DB_POOL_SIZE", "11")),
@@ -155,3 +170,38 @@ def test_a_pull_request_hands_the_incident_to_people_with_its_link() -> None:
     assert world.cluster.mutations() == [], "the cluster is not touched"
     assert [text for _, text in host.proposed] == ["replicaCount: 6\n"]
     assert "the fix is proposed in git: pull request #7 opened" in escalation(world)
+
+
+def test_what_is_still_in_place_leaves_out_every_change_a_revert_undid() -> None:
+    def result(key: str, ok: bool = True) -> ActionResult:
+        return ActionResult(key, "scale", CHECKOUT, ok, key)
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    incident = Incident("inc-1", "t", at, at, IncidentStatus.MITIGATING, {CHECKOUT}, [])
+    incident.actions = [
+        result("inc-1:0:0"),  # undone by the inverse of its own step
+        result("inc-1:0:0:revert:0"),
+        result("inc-1:1:0"),  # undone by its playbook's revert steps
+        result("inc-1:1:1"),
+        result("inc-1:1:revert:0"),
+        result("inc-1:2:0", ok=False),  # failed: nothing to undo
+        result("inc-1:3:0"),  # still in place, and a further step after it
+        result("inc-1:4:0"),
+    ]
+    assert [r.key for r in in_place(incident)] == ["inc-1:3:0", "inc-1:4:0"]
+
+
+def test_a_change_counts_as_in_effect_once_the_service_shows_the_size_asked_for() -> None:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    workload = Workload(CHECKOUT, 3, 1, "checkout:1", {"DB_POOL_SIZE": "11"})
+
+    def shown(params: dict[str, int], signals: dict[Signal, float]) -> bool:
+        plan = Plan("p", CHECKOUT, params, Risk.LOW, "", "rules")
+        return took_effect(plan, MetricsSnapshot(at, {CHECKOUT: signals}), workload)
+
+    assert not shown({"replicas": 6}, {Signal.REPLICAS: 4}), "pods still starting"
+    assert shown({"replicas": 6}, {Signal.REPLICAS: 6})
+    assert not shown({"pool_size": 11}, {Signal.POOL_MAX: 9.0}), "3 × 3: not rolled yet"
+    assert shown({"pool_size": 11}, {Signal.POOL_MAX: 33.0})
+    assert shown({"pool_size": 11}, {Signal.POOL_MAX: 44.0, Signal.REPLICAS: 4})
+    assert shown({"pool_size": 11}, {}), "nothing measured: no reason to doubt it"
