@@ -81,6 +81,13 @@ def pool(service: ServiceRef, facts: Facts) -> list[Evidence]:
     if used is not None and size and used / size >= 0.95:
         found.append(Evidence("metrics", f"pool full: {used:.0f} of {size:.0f} in use", 1.0))
     found += log_evidence(service, facts.observation, LogClass.POOL_TIMEOUT, 1.0)
+    busy = snap.value(service, Signal.CPU_UTILISATION)
+    if found and busy is not None and busy >= CPU_HOT:
+        # why: requests waiting for CPU hold their connections longer, so a saturated
+        # service fills its pool too; a pool that is the bottleneck leaves the CPU idle
+        found.append(
+            Evidence("metrics", f"but CPU is at {busy:.0%}: the pool may only be waiting on it", -2.0)
+        )
     return found
 
 

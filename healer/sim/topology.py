@@ -6,6 +6,7 @@ changes while a scenario runs (replicas, revisions, pool size) lives in `healer.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -313,8 +314,13 @@ def fanout(n: int) -> TopologySpec:
         traffic_share=1.0,
     )
     per_call = min(1.0, 4.0 / n)
+    # why: a backend takes `per_call` of the gateway's traffic; sized like a real team
+    # would, so the usual peak leaves headroom (one 0.5-CPU pod serves about 250 req/s)
+    replicas = max(1, math.ceil(per_call * 2.5))
     backends = tuple(
-        ServiceSpec(f"backend-{i}", replicas=1, cpu_limit=0.5, cpu_ms=2.0, io_ms=3.0, workers=64)
+        ServiceSpec(
+            f"backend-{i}", replicas=replicas, cpu_limit=0.5, cpu_ms=2.0, io_ms=3.0, workers=64
+        )
         for i in range(1, n + 1)
     )
     edges = tuple(EdgeSpec("gateway", b.name, per_call) for b in backends)
