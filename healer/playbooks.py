@@ -79,7 +79,7 @@ class StepFile(BaseModel):
 class VerifyFile(_Section):
     within_polls: int = Field(VerifySpec.within_polls, ge=1)
     healthy_polls: int = Field(VerifySpec.healthy_polls, ge=1)
-    signals: list[AnomalyKind] = []  # latency, errors, log_pattern; empty: all of them
+    signals: list[AnomalyKind] = []  # latency, errors, log_pattern, memory; empty: all
 
 
 class PreconditionsFile(_Section):

@@ -85,9 +85,8 @@ def pool(service: ServiceRef, facts: Facts) -> list[Evidence]:
     if found and busy is not None and busy >= CPU_HOT:
         # why: requests waiting for CPU hold their connections longer, so a saturated
         # service fills its pool too; a pool that is the bottleneck leaves the CPU idle
-        found.append(
-            Evidence("metrics", f"but CPU is at {busy:.0%}: the pool may only be waiting on it", -2.0)
-        )
+        why = f"but CPU is at {busy:.0%}: the pool may only be waiting on it"
+        found.append(Evidence("metrics", why, -2.0))
     return found
 
 
