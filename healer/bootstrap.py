@@ -79,7 +79,13 @@ def detection(settings: Settings) -> DetectionSettings:
         ),
         errors=Thresholds(z=d.error_z, ratio=d.error_ratio, floor=d.error_floor),
         logs=Thresholds(z=d.log_z, ratio=d.log_ratio, floor=d.log_floor),
-        persistence=Persistence(k=d.persistence_hits, n=d.persistence_polls, clear=d.clear_polls),
+        persistence=Persistence(
+            k=d.persistence_hits,
+            n=d.persistence_polls,
+            clear=d.clear_polls,
+            fast=d.fast_polls,
+            strong=d.fast_strength,
+        ),
         min_rate=d.min_request_rate,
         # why: ratios and rates are measured over the poll's window; counts follow it
         count_window_s=settings.poll.window,

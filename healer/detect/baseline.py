@@ -38,6 +38,11 @@ class Persistence:
     k: int = 3
     n: int = 4
     clear: int = 3
+    # Sooner for the unmistakable: the last `fast` polls all out by `strong` × the
+    # threshold. A blip that far out also lasts a whole query window, but a fault that
+    # strong is worth the odd early page; 0 turns it off.
+    fast: int = 0
+    strong: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Baseline:
         self._p = persistence
         self._normal: deque[float] = deque(maxlen=window)
         self._recent: deque[tuple[datetime, bool]] = deque(maxlen=persistence.n)
+        self._strong: deque[bool] = deque(maxlen=max(persistence.fast, 1))
         self._warmup = warmup
         self._firing_since: datetime | None = None
         self._in_streak = 0
@@ -104,6 +110,7 @@ class Baseline:
         out = self.ready and significant and value > threshold
         score = (self._scale(value) - centre) / sigma if sigma > 0 else 0.0
         self._recent.append((at, out))
+        self._strong.append(out and value >= threshold * self._p.strong)
         self._update_state(out)
         if not out and not self.firing:
             # Only normal values teach the baseline; outliers and incidents do not.
@@ -122,7 +129,8 @@ class Baseline:
     def _update_state(self, out: bool) -> None:
         outs = [at for at, was_out in self._recent if was_out]
         if not self.firing:
-            if len(outs) >= self._p.k:
+            fast = self._p.fast > 0 and len(self._strong) == self._p.fast and all(self._strong)
+            if len(outs) >= self._p.k or fast:
                 self._firing_since = outs[0]
                 self._in_streak = 0
             return
@@ -130,6 +138,7 @@ class Baseline:
         if self._in_streak >= self._p.clear:
             self._firing_since = None
             self._recent.clear()
+            self._strong.clear()
 
     def _centre_sigma(self) -> tuple[float, float]:
         if self._stats is None:

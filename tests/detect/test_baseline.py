@@ -99,3 +99,19 @@ def test_detector_seeded_from_history_fires_without_a_warmup() -> None:
         .observe(MetricsSnapshot(later, {svc: {Signal.LATENCY_P99: 2.0}}), None)
         .anomalies
     )
+
+
+def test_the_unmistakable_fires_sooner_and_the_marginal_waits_for_k_of_n() -> None:
+    rng = random.Random(3)
+    history = noisy(rng, 60)
+    rule = Persistence(k=4, n=5, clear=3, fast=2, strong=3.0)
+    far, near = Baseline(LATENCY, rule), Baseline(LATENCY, rule)
+    feed(far, history)
+    feed(near, history)
+    # the threshold here is about 1.6 × 0.2 = 0.32: 2.0 is over 3 × it, 0.5 is not
+    assert feed(far, [2.0] * 5)[:3] == [False, True, True]
+    assert feed(near, [0.5] * 5) == [False, False, False, True, True]
+    # one far-out poll among marginal ones is no streak
+    mixed = Baseline(LATENCY, rule)
+    feed(mixed, history)
+    assert feed(mixed, [2.0, 0.5, 2.0])[:3] == [False, False, False]
