@@ -220,7 +220,7 @@ def test_a_detector_seeded_from_history_fires_without_warm_up(connect: Any) -> N
     assert len(history) == 240 and all(checkout in s.services for s in history)
 
     seeded, cold = Detector(), Detector()
-    assert seeded.seed(history) == 2  # p99 and the 5xx ratio of seeded/checkout
+    assert seeded.seed(history) == 3  # p99, 5xx ratio and request rate of seeded/checkout
     fired: list[datetime] = []
     for at in _polls(data.ANOMALY - 60, 4 + 12):  # 4 normal polls, then 3 minutes degraded
         now = metrics.snapshot(at)
