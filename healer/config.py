@@ -226,7 +226,7 @@ class DetectionSettings(_Group):
     """k: how many of the last n polls must be out of baseline to fire."""
     clear_polls: int = Field(3, ge=1)
     """Consecutive normal polls before a firing series clears."""
-    fast_polls: int = Field(0, ge=0)
+    fast_polls: int = Field(3, ge=0)
     """Fire sooner when this many polls in a row are all far out (0: never sooner)."""
     fast_strength: float = Field(3.0, ge=1)
     """...far out meaning at least this multiple of the threshold."""

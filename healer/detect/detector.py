@@ -36,7 +36,8 @@ class DetectionSettings:
     logs: Thresholds = Thresholds(z=6.0, ratio=5.0, floor=5.0)
     # 4 of 5: a one-tick blip stays in a 1-minute rate window for 4 polls, so fewer
     # would page on every deploy blip and GC pause.
-    persistence: Persistence = Persistence(k=4, n=5, clear=3)
+    # ...or 3 in a row at 3× the threshold: a fault that strong pages a poll sooner
+    persistence: Persistence = Persistence(k=4, n=5, clear=3, fast=3, strong=3.0)
     min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
     # Seconds each poll's ratios and rates are measured over (the PromQL range), which
     # turns a 5xx ratio and a request rate back into a count of failed requests.
