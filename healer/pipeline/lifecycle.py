@@ -333,10 +333,10 @@ def _further_or_undo(incident: Incident, healer: Healer, poll: Poll) -> Events:
 def _further(incident: Incident, healer: Healer, poll: Poll) -> Events | None:
     """The same playbook once more, from where the last step left it, when the problem is
     still the same resource used up on the same service and the playbook sizes a bigger
-    change (a pool
-    that grew and is still full, replicas added and still saturated): reverting a change
-    that went the right way would only make the next try start from worse. Each step is
-    an attempt, bounded by the playbook's relative limits and judged by policy again."""
+    change (a pool that grew and is still full, replicas added and still saturated):
+    reverting a change that went the right way would only make the next try start from
+    worse. Each step is an attempt, bounded by the playbook's relative limits and judged
+    by policy again."""
     plan, before = incident.plan, incident.diagnosis
     assert plan is not None and before is not None
     playbook = healer.playbooks.get(plan.playbook)
