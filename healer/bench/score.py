@@ -54,13 +54,15 @@ def score(name: str, expected: Sequence[Expected], outcomes: Outcomes) -> dict[s
 
 
 def _match(expected: Expected, incidents: Sequence[Incident]) -> Incident | None:
-    """The first incident opened after the onset that involves the faulty service."""
+    """The first incident opened after the onset that involves the faulty service: among
+    its anomalous services, or suspected in its top three with some evidence (a service
+    merely listed as a candidate, with none, was not noticed)."""
     for incident in sorted(incidents, key=lambda i: i.opened_at):
         if incident.opened_at < expected.onset:
             continue
         ranked = incident.diagnosis.ranked if incident.diagnosis else ()
         if expected.service in incident.services or any(
-            h.service == expected.service for h in ranked
+            h.service == expected.service and h.score > 0 for h in ranked[:3]
         ):
             return incident
     return None

@@ -350,8 +350,12 @@ def _further(incident: Incident, healer: Healer, poll: Poll) -> Events | None:
     services = candidates(incident, poll.topology)
     facts = Facts(poll.snapshot, poll.observation, poll.topology, poll.workloads(services))
     now = diagnose(incident, facts=facts, now=poll.now)
-    if (now.root, now.cause) != (before.root, before.cause):
+    if now.root != before.root:
         return None
+    if now.cause is not before.cause:
+        if not planning.still_short(plan, before.cause, poll.snapshot):
+            return None
+        now = before  # why: relieved saturation reads as slowness; the sizing still applies
     try:
         step = planning.plan(
             incident,

@@ -146,6 +146,23 @@ def took_effect(plan: Plan, snapshot: MetricsSnapshot, workload: Workload) -> bo
     return True
 
 
+def still_short(plan: Plan, cause: Cause, snapshot: MetricsSnapshot) -> bool:
+    """Whether the resource the plan resized is still used past what the sizing aimed for
+    (CPU above its aim, a pool full or with requests waiting). A bigger change answers
+    that; once a change has relieved the saturation, the diagnosis may read the service as
+    merely slow, yet the measure the change was sized on still says how far it fell short."""
+    target = plan.target
+    if cause in (Cause.CPU_SATURATION, Cause.TRAFFIC_SURGE):
+        cpu = snapshot.value(target, Signal.CPU_UTILISATION)
+        return cpu is not None and cpu > TARGET_CPU
+    if cause is Cause.POOL_EXHAUSTION:
+        used = snapshot.value(target, Signal.POOL_USED)
+        size = snapshot.value(target, Signal.POOL_MAX)
+        pending = snapshot.value(target, Signal.POOL_PENDING) or 0.0
+        return pending > 0 or (used is not None and size is not None and 0 < size <= used)
+    return False
+
+
 def _size(
     playbook: Playbook,
     incident: Incident,

@@ -125,3 +125,24 @@ def test_a_fault_no_playbook_cures_is_scored_on_its_escalation_not_as_unmitigate
     summary = summarise([*records, missed])
     assert summary["escalated_rate"] == round(1 / 3, 3)
     assert summary["mitigated_rate"] == 0.0, "only the curable fault counts, and it was missed"
+
+
+def test_a_fault_counts_as_detected_only_where_the_incident_noticed_its_service() -> None:
+    onset = T0 + timedelta(minutes=95)
+    opened = onset + timedelta(seconds=30)
+    other = ServiceRef("default", "backend-3")
+    ranked = (
+        Hypothesis(other, Cause.CPU_SATURATION, 3.0, ()),
+        Hypothesis(SVC, Cause.UNKNOWN, 0.0, ()),  # a candidate with no evidence
+    )
+    diagnosis = Diagnosis(opened, ranked, frozenset({other}))
+    incident = Incident(
+        "inc-1", "t", opened, opened, IncidentStatus.ESCALATED, {other}, [], diagnosis=diagnosis
+    )
+    expected = [Expected(SVC, Cause.SLOW_DEPENDENCY, ("scale",), onset)]
+    record = score("x", expected, Outcomes([incident], {}, {}))
+    assert record["detected"] is False
+    suspected = (ranked[0], Hypothesis(SVC, Cause.SLOW_DEPENDENCY, 1.0, ()))
+    incident.diagnosis = Diagnosis(opened, suspected, frozenset({other}))
+    record = score("x", expected, Outcomes([incident], {}, {}))
+    assert record["detected"] is True and record["root_cause_at3"] is True

@@ -25,6 +25,14 @@ def run(name: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return runtime, record
 
 
+def run_text(text: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    file = tmp_path / "scenario.yaml"
+    file.write_text(text)
+    scenario = load_scenario(file)
+    runtime = build_simulated(Settings(), scenario, store_url=f"sqlite:///{tmp_path}/h.db")
+    return runtime, run_scenario(scenario, runtime, baselines=False).record
+
+
 def test_scaling_that_cannot_help_an_injected_delay_is_reverted(tmp_path: Path) -> None:
     runtime, record = run("latency-injection", tmp_path)
     kube = runtime.simulation.kube
@@ -78,11 +86,7 @@ expect:
 def test_a_change_that_went_the_right_way_but_not_far_enough_is_taken_further(
     tmp_path: Path,
 ) -> None:
-    file = tmp_path / "cpu-steep.yaml"
-    file.write_text(STEEP)
-    scenario = load_scenario(file)
-    runtime = build_simulated(Settings(), scenario, store_url=f"sqlite:///{tmp_path}/h.db")
-    record = run_scenario(scenario, runtime, baselines=False).record
+    runtime, record = run_text(STEEP, tmp_path)
     kube = runtime.simulation.kube
     replicas = [m.args["replicas"] for m in kube.mutations if m.action == "scale"]
     assert replicas == [6, 11], "kept the first step and went further, never back in between"
@@ -95,3 +99,37 @@ def test_a_change_that_went_the_right_way_but_not_far_enough_is_taken_further(
     further = [e for e in events if e.kind is EventKind.PLANNED][1]
     assert "still cpu_saturation on productcatalogservice, so one step further" in further.summary
     assert incident.attempts == 2
+
+
+DEARER = """
+name: cpu-dearer
+seed: 101
+duration: 1h35m
+tick: 15s
+topology: online-boutique
+traffic: {base_rps: 300, diurnal_amplitude: 0.3, noise: 0.05}
+faults:
+  - {at: 80m, kind: cpu_saturation, target: currencyservice, ramp: 2m, params: {factor: 4}}
+expect:
+  incident: true
+  root_cause: {service: currencyservice, cause: cpu_saturation}
+  remediation: [scale]
+"""
+
+
+def test_a_change_that_relieved_saturation_but_left_cpu_above_its_aim_is_taken_further(
+    tmp_path: Path,
+) -> None:
+    """Once scaling ends the throttling, every request being dearer reads as a slow service
+    (no longer saturated); CPU still above what the change aimed for says it fell short."""
+    runtime, record = run_text(STEEP, tmp_path)
+    kube = runtime.simulation.kube
+    replicas = [m.args["replicas"] for m in kube.mutations if m.action == "scale"]
+    assert len(replicas) == 2 and replicas[0] < replicas[1], replicas
+    assert record["mitigated"], record
+    with runtime.store.unit() as uow:
+        [incident] = uow.list_incidents()
+        events = uow.events(incident.id)
+    assert EventKind.REVERTED not in [e.kind for e in events]
+    further = [e for e in events if e.kind is EventKind.PLANNED][1]
+    assert "one step further: CPU at" in further.summary

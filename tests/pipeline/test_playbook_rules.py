@@ -21,7 +21,7 @@ from healer.domain.model import (
 )
 from healer.domain.playbook import ActionKind, Preconditions, RevertMode, Step
 from healer.pipeline.acting import in_place
-from healer.pipeline.planning import took_effect
+from healer.pipeline.planning import still_short, took_effect
 from healer.pipeline.pull_requests import CodeChanges
 from tests.pipeline.test_loop import AUTO, CHECKOUT, World, _always_sick
 
@@ -205,3 +205,20 @@ def test_a_change_counts_as_in_effect_once_the_service_shows_the_size_asked_for(
     assert shown({"pool_size": 11}, {Signal.POOL_MAX: 33.0})
     assert shown({"pool_size": 11}, {Signal.POOL_MAX: 44.0, Signal.REPLICAS: 4})
     assert shown({"pool_size": 11}, {}), "nothing measured: no reason to doubt it"
+
+
+def test_a_resource_is_still_short_while_used_past_what_the_change_aimed_for() -> None:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    plan = Plan("scale", CHECKOUT, {"replicas": 4}, Risk.LOW, "", "rules")
+
+    def short(cause: Cause, signals: dict[Signal, float]) -> bool:
+        return still_short(plan, cause, MetricsSnapshot(at, {CHECKOUT: signals}))
+
+    assert short(Cause.CPU_SATURATION, {Signal.CPU_UTILISATION: 0.7}), "aim is 60 %"
+    assert not short(Cause.CPU_SATURATION, {Signal.CPU_UTILISATION: 0.5})
+    assert not short(Cause.CPU_SATURATION, {}), "unmeasured is not short"
+    assert short(Cause.TRAFFIC_SURGE, {Signal.CPU_UTILISATION: 0.9})
+    assert short(Cause.POOL_EXHAUSTION, {Signal.POOL_USED: 20.0, Signal.POOL_MAX: 20.0})
+    assert short(Cause.POOL_EXHAUSTION, {Signal.POOL_USED: 5.0, Signal.POOL_PENDING: 3.0})
+    assert not short(Cause.POOL_EXHAUSTION, {Signal.POOL_USED: 12.0, Signal.POOL_MAX: 20.0})
+    assert not short(Cause.SLOW_DEPENDENCY, {Signal.CPU_UTILISATION: 0.95}), "not a sized cause"
