@@ -198,8 +198,11 @@ def _wanted(c: Conditions, per_pod: float) -> int:
         return 0
     if pool.driver == "hikaricp":
         return c.pool_size
-    busy = per_pod * _hold_s(c.spec)
-    return min(c.pool_size + pool.overflow, max(1, math.ceil(busy * 1.5 + 1)))
+    # why: QueuePool keeps up to pool_size connections open between requests but closes
+    # an overflow connection as soon as it is returned, so a pod holds its pool's share
+    # of what it needs plus only the overflow its busiest moments call for
+    need = math.ceil(per_pod * _hold_s(c.spec) * 1.5)
+    return min(c.pool_size, need + 1) + min(pool.overflow, max(need - c.pool_size, 0))
 
 
 def wanted_connections(c: Conditions, rate: float) -> int:

@@ -78,3 +78,38 @@ expect: {root_cause: {service: worker, cause: pool_exhaustion}, remediation: [tu
         "(Background on this error at: https://sqlalche.me/e/20/3o7r)"
     )
     assert any(r.service.name == "api" and "worker" in r.message for r in lines)
+
+
+LAZY = """\
+name: lazy
+seed: 1
+duration: 30m
+traffic: {base_rps: 100}
+services:
+  - {name: api, traffic_share: 1, calls: {worker: 1}}
+  - name: worker
+    language: python
+    replicas: 25
+    pool: {database: main, size: 5, overflow: 10, queries: 2, hold_ms: 10, timeout_s: 2}
+databases: [{name: main, max_connections: 50}]
+expect: {incident: false}
+"""
+
+
+def test_a_lazy_pool_keeps_its_idle_share_and_closes_overflow_connections(
+    tmp_path: Path,
+) -> None:
+    """QueuePool keeps up to pool_size connections between requests and closes an overflow
+    one on return, so a smaller pool_size is what lowers what a quiet pod holds."""
+    path = tmp_path / "lazy.yaml"
+    path.write_text(LAZY, encoding="utf-8")
+    sim = Simulation(load_scenario(path))
+    worker = ref(sim, "worker")
+    sim.run_until(sim.start + timedelta(minutes=10))
+    held = sim.metrics.snapshot(sim.clock.now()).databases["main"].connections
+    assert held == 50, "25 quiet pods × 2 kept open (one in use, one spare) > 47 allowed"
+    sim.kube.set_env(worker, "DB_POOL_SIZE", "1")
+    sim.run_until(sim.start + timedelta(minutes=20))
+    snap = sim.metrics.snapshot(sim.clock.now())
+    assert snap.databases["main"].connections <= 25 + 3
+    assert errors(sim, worker, 16, 20) < 0.01
