@@ -45,26 +45,37 @@ def test_a_pool_bigger_than_the_database_is_capped_by_it() -> None:
     assert errors(sim, checkout, 11, 15) < 0.01
 
 
-def test_sqlalchemy_pool_timeout_line(tmp_path: Path) -> None:
+def python_worker(tmp_path: Path, *, replicas: int, pool: str, rest: str) -> Path:
+    """A scenario of one caller and a Python worker pooling into a 50-connection database."""
     path = tmp_path / "s.yaml"
     path.write_text(
-        """\
+        f"""\
 name: sqlalchemy
 seed: 1
 duration: 30m
-traffic: {base_rps: 100}
+traffic: {{base_rps: 100}}
 services:
-  - {name: api, traffic_share: 1, calls: {worker: 1}}
+  - {{name: api, traffic_share: 1, calls: {{worker: 1}}}}
   - name: worker
     language: python
-    replicas: 1
-    pool: {database: main, size: 5, overflow: 2, queries: 2, hold_ms: 40, timeout_s: 2}
-databases: [{name: main, max_connections: 50}]
-faults:
-  - {at: 10m, kind: pool_exhaustion, target: worker, params: {pool_size: 1}}
-expect: {root_cause: {service: worker, cause: pool_exhaustion}, remediation: [tune_pool]}
+    replicas: {replicas}
+    pool: {{database: main, {pool}}}
+databases: [{{name: main, max_connections: 50}}]
+{rest}
 """,
         encoding="utf-8",
+    )
+    return path
+
+
+def test_sqlalchemy_pool_timeout_line(tmp_path: Path) -> None:
+    path = python_worker(
+        tmp_path,
+        replicas=1,
+        pool="size: 5, overflow: 2, queries: 2, hold_ms: 40, timeout_s: 2",
+        rest="faults:\n"
+        "  - {at: 10m, kind: pool_exhaustion, target: worker, params: {pool_size: 1}}\n"
+        "expect: {root_cause: {service: worker, cause: pool_exhaustion}, remediation: [tune_pool]}",
     )
     sim = Simulation(load_scenario(path))
     sim.run_until(sim.start + timedelta(minutes=20))
@@ -80,29 +91,17 @@ expect: {root_cause: {service: worker, cause: pool_exhaustion}, remediation: [tu
     assert any(r.service.name == "api" and "worker" in r.message for r in lines)
 
 
-LAZY = """\
-name: lazy
-seed: 1
-duration: 30m
-traffic: {base_rps: 100}
-services:
-  - {name: api, traffic_share: 1, calls: {worker: 1}}
-  - name: worker
-    language: python
-    replicas: 25
-    pool: {database: main, size: 5, overflow: 10, queries: 2, hold_ms: 10, timeout_s: 2}
-databases: [{name: main, max_connections: 50}]
-expect: {incident: false}
-"""
-
-
 def test_a_lazy_pool_keeps_its_idle_share_and_closes_overflow_connections(
     tmp_path: Path,
 ) -> None:
     """QueuePool keeps up to pool_size connections between requests and closes an overflow
     one on return, so a smaller pool_size is what lowers what a quiet pod holds."""
-    path = tmp_path / "lazy.yaml"
-    path.write_text(LAZY, encoding="utf-8")
+    path = python_worker(
+        tmp_path,
+        replicas=25,
+        pool="size: 5, overflow: 10, queries: 2, hold_ms: 10, timeout_s: 2",
+        rest="expect: {incident: false}",
+    )
     sim = Simulation(load_scenario(path))
     worker = ref(sim, "worker")
     sim.run_until(sim.start + timedelta(minutes=10))
