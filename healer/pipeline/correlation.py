@@ -5,7 +5,8 @@ problem seen from several places (a slow callee makes its callers slow; a databa
 its limit fails every service pooled on it), so they form one incident; an anomaly next
 to an open incident joins it instead of opening another. An escalated incident is in
 people's hands: it takes new symptoms on its own services, but trouble that reaches
-services it does not have opens an incident of its own, which the healer may act on.
+services it does not have is an incident of its own, made of those services only, which
+the healer may act on (and which the escalated problem is not blamed for again).
 """
 
 from __future__ import annotations
@@ -37,21 +38,30 @@ def group(
     for anomaly in anomalies:
         by_service.setdefault(anomaly.service, []).append(anomaly)
     for component in _components(by_service, topology):
-        found = [a for s in sorted(component) for a in by_service[s]]
-        owner = _owner(component, incidents, topology)
-        escalated = owner is not None and owner.status is IncidentStatus.ESCALATED
-        if escalated and owner is not None and component - owner.services:
-            owner = None  # why: a new problem must not wait on people for an old one
-        if owner is None:
-            # Error lines alone are evidence, not an incident: noisy services log bursts
-            # of harmless errors, and a real problem shows in latency or 5xx too.
-            if any(a.kind is not AnomalyKind.LOG_PATTERN for a in found):
-                result.opened.append(_open(found, component, now, new_id()))
+        bordering = _bordering(component, incidents, topology)
+        people = [i for i in bordering if i.status is IncidentStatus.ESCALATED]
+        for service in sorted(component):
+            holder = next((i for i in people if service in i.services), None)
+            if holder is not None:
+                _join(result, holder, by_service[service])
+        rest = component.difference(*(i.services for i in people))
+        if not rest:
             continue
-        fresh = [a for a in found if not _known(owner, a)]
-        if fresh:
-            result.joined.setdefault(owner.id, []).extend(fresh)
+        found = [a for s in sorted(rest) for a in by_service[s]]
+        owner = next((i for i in bordering if i.status is not IncidentStatus.ESCALATED), None)
+        if owner is not None:
+            _join(result, owner, found)
+        # Error lines alone are evidence, not an incident: noisy services log bursts
+        # of harmless errors, and a real problem shows in latency or 5xx too.
+        elif any(a.kind is not AnomalyKind.LOG_PATTERN for a in found):
+            result.opened.append(_open(found, rest, now, new_id()))
     return result
+
+
+def _join(result: Grouping, incident: Incident, found: Iterable[Anomaly]) -> None:
+    fresh = [a for a in found if not _known(incident, a)]
+    if fresh:
+        result.joined.setdefault(incident.id, []).extend(fresh)
 
 
 def _components(
@@ -72,10 +82,11 @@ def _components(
     return components
 
 
-def _owner(
+def _bordering(
     component: set[ServiceRef], incidents: Iterable[Incident], topology: Topology
-) -> Incident | None:
-    """The oldest open incident that shares or borders a service with the component."""
+) -> list[Incident]:
+    """The open incidents that share or border a service with the component, oldest first."""
+    found = []
     for incident in sorted(incidents, key=lambda i: i.opened_at):
         if incident.status.is_closed:
             continue
@@ -83,8 +94,8 @@ def _owner(
         for service in incident.services:
             reach |= _related(service, topology)
         if component & reach:
-            return incident
-    return None
+            found.append(incident)
+    return found
 
 
 def _related(service: ServiceRef, topology: Topology) -> frozenset[ServiceRef]:

@@ -324,6 +324,14 @@ def _further_or_undo(incident: Incident, healer: Healer, poll: Poll) -> Events:
     further = _further(incident, healer, poll)
     if further is not None:
         return further
+    assert incident.plan is not None
+    moved = verification.helped(incident, incident.plan.target, poll.snapshot)
+    if moved:
+        why = (
+            f"{incident.plan.playbook} helped ({'; '.join(moved)}) but not to recovery; "
+            "left in place, since undoing it would bring the worst back"
+        )
+        return escalate(incident, poll, why)
     undone, failed = undo(incident, healer, poll)
     if failed is not None:
         return undone + escalate(incident, poll, failed)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from healer.domain.model import Anomaly, AnomalyKind, Incident, ServiceRef
+from healer.domain.model import (
+    Anomaly,
+    AnomalyKind,
+    Incident,
+    MetricsSnapshot,
+    ServiceRef,
+    Signal,
+)
 from healer.domain.playbook import VerifySpec
 
 
@@ -78,3 +85,28 @@ def _streak(streak: int, verdict: bool | None) -> int:
     if verdict is None:
         return streak  # why: no data is no evidence either way
     return streak + 1 if verdict else 0
+
+
+# A symptom at most this share of what it was has clearly moved the right way.
+HELPED = 0.5
+_MEASURED = {AnomalyKind.LATENCY: Signal.LATENCY_P99, AnomalyKind.ERRORS: Signal.ERROR_RATIO}
+
+
+def helped(incident: Incident, target: ServiceRef, snapshot: MetricsSnapshot) -> list[str]:
+    """How the changed service's own symptoms shrank since they were recorded, one line each;
+    empty unless every one of them is at most half of what it was. A change that did that
+    much but not enough is doing its part: undoing it would bring the worst back."""
+    moved = []
+    for anomaly in incident.anomalies:
+        signal = _MEASURED.get(anomaly.kind)
+        if anomaly.service != target or signal is None:
+            continue
+        now = snapshot.value(target, signal)
+        if now is None or now > anomaly.value * HELPED:
+            return []
+        moved.append(f"{anomaly.kind} {_show(signal, anomaly.value)} → {_show(signal, now)}")
+    return moved
+
+
+def _show(signal: Signal, value: float) -> str:
+    return f"{value * 1000:.0f} ms" if signal is Signal.LATENCY_P99 else f"{value:.1%}"

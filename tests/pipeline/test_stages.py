@@ -91,11 +91,18 @@ def test_an_escalated_incident_takes_symptoms_but_not_new_problems() -> None:
     assert again.opened == [] and [a.service for a in again.joined["inc-1"]] == [FRONT]
     spread = group(
         [anomaly(FRONT), anomaly(CHECKOUT, AnomalyKind.ERRORS)], incidents=[existing],
-        topology=TOPOLOGY, now=NOW, new_id=ids(),
+        topology=TOPOLOGY, now=NOW, new_id=lambda: "inc-2",
     )  # fmt: skip
-    assert spread.joined == {}
+    assert spread.joined == {}, "the escalated incident knows FRONT's latency already"
     [new] = spread.opened
-    assert new.services == {FRONT, CHECKOUT}, "the new problem is judged on its own"
+    assert new.services == {CHECKOUT}, "the new problem is judged on its own"
+    later = group(
+        [anomaly(FRONT, AnomalyKind.ERRORS), anomaly(CHECKOUT), anomaly(CATALOG)],
+        incidents=[existing, new], topology=TOPOLOGY, now=NOW, new_id=ids(),
+    )  # fmt: skip
+    assert later.opened == [], "one incident for the new problem, not one per poll"
+    assert [a.service for a in later.joined["inc-1"]] == [FRONT]
+    assert [a.kind for a in later.joined[new.id]] == [AnomalyKind.LATENCY]
 
 
 def facts(  # type: ignore[no-untyped-def]
