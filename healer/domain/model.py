@@ -347,6 +347,7 @@ class Verification:
     polls: int = 0
     healthy_streak: int = 0
     target_streak: int = 0  # polls in a row the changed service itself looked healthy
+    extended: bool = False  # the window was granted once more: the service had just turned well
 
 
 @dataclass

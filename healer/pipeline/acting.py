@@ -129,9 +129,24 @@ def check(incident: Incident, healer: Healer, poll: Poll) -> tuple[Events, Check
         return [recovered, *worked], Checked.RECOVERED
     if progress is verification.Progress.WAITING:
         return [], Checked.WAITING
+    if progress is verification.Progress.EXTENDED:
+        return [_extended(incident, poll, spec)], Checked.WAITING
     if progress is verification.Progress.TARGET_RECOVERED:
         return _target_recovered(incident, poll, spec), Checked.RECOVERED
     return _not_recovered(incident, healer, poll, spec)
+
+
+def _extended(incident: Incident, poll: Poll, spec: VerifySpec) -> TimelineEvent:
+    assert incident.plan is not None and incident.verification is not None
+    return event(
+        incident,
+        EventKind.HELD,
+        f"Not recovered within {spec.within_polls} polls of {incident.plan.playbook}, but "
+        f"{incident.plan.target.name} has looked healthy for "
+        f"{incident.verification.target_streak} poll(s): waiting {spec.within_polls} more",
+        poll.now,
+        **_judged(incident),
+    )
 
 
 def _target_recovered(incident: Incident, poll: Poll, spec: VerifySpec) -> Events:

@@ -5,6 +5,8 @@ Recovered means every service of the incident looks healthy to the detector for
 unhealthy: the streak waits, the deadline does not. When the deadline comes with the
 changed service itself healthy but others not, the action did its part: something else
 ails the others (a second fault, say), and undoing a working fix would only add harm.
+When it comes just as the changed service turned healthy, too recently to tell, the
+window is granted once more (like a rollout's progress deadline, progress earns time).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Progress(StrEnum):
     WAITING = "waiting"
     RECOVERED = "recovered"
     TARGET_RECOVERED = "target_recovered"  # the changed service is well; others are not
+    EXTENDED = "extended"  # the deadline came as the changed service turned well: once more
     FAILED = "failed"
 
 
@@ -77,6 +80,10 @@ def verify(
     if check.polls >= spec.within_polls:
         if target is not None and check.target_streak >= spec.healthy_polls:
             return Progress.TARGET_RECOVERED
+        if target is not None and check.target_streak > 0 and not check.extended:
+            check.extended = True
+            check.polls = 0
+            return Progress.EXTENDED
         return Progress.FAILED
     return Progress.WAITING
 

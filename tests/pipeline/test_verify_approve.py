@@ -60,6 +60,20 @@ def test_a_fixed_target_with_others_still_sick_is_kept_not_reverted() -> None:
     assert [verify(sick, spec=SPEC, health=h, target=A) for h in flapping][-1] is Progress.FAILED
 
 
+def test_a_target_that_just_turned_healthy_at_the_deadline_earns_one_more_window() -> None:
+    incident = mitigating()
+    sick, well = {A: False, B: False}, {A: True, B: False}
+    results = [verify(incident, spec=SPEC, health=h, target=A) for h in [sick] * 5 + [well]]
+    assert results[-1] is Progress.EXTENDED
+    assert incident.verification is not None and incident.verification.extended
+    more = [verify(incident, spec=SPEC, health=well, target=A) for _ in range(6)]
+    assert more[:-1] == [Progress.WAITING] * 5 and more[-1] is Progress.TARGET_RECOVERED
+    again = mitigating()
+    relapsing = [sick] * 5 + [well] + [sick] * 6
+    verdicts = [verify(again, spec=SPEC, health=h, target=A) for h in relapsing]
+    assert verdicts[5] is Progress.EXTENDED and verdicts[-1] is Progress.FAILED, "only once"
+
+
 def test_a_playbook_may_judge_recovery_on_some_signals_only() -> None:
     slow = Anomaly(A, AnomalyKind.LATENCY, NOW, NOW, 0.9, 0.1, 0.3, 8.0)
     observed = {A: False, B: None}
