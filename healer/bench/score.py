@@ -76,7 +76,7 @@ def _score_fault(
     ranked = incident.diagnosis.ranked if incident.diagnosis else ()
     wanted = (expected.service, expected.cause)
     events = outcomes.events.get(incident.id, ())
-    recovered = next((e for e in events if e.kind is EventKind.RECOVERED), None)
+    recovered = next((e for e in events if _recovered(e, expected.service)), None)
     acted = incident.plan.playbook if incident.plan and incident.attempts else None
     return {
         "detected": True,
@@ -92,6 +92,14 @@ def _score_fault(
         **_handled(expected, recovered, events),
         "expected": _describe(expected),
     }
+
+
+def _recovered(event: TimelineEvent, service: ServiceRef) -> bool:
+    """A recovery that includes the faulty service: one that left it still unhealthy (the
+    changed service recovered, the fault's own did not) mitigated nothing of this fault."""
+    still = event.data.get("still_unhealthy")
+    left = isinstance(still, list) and str(service) in still
+    return event.kind is EventKind.RECOVERED and not left
 
 
 def _handled(

@@ -154,14 +154,15 @@ def _target_recovered(incident: Incident, poll: Poll, spec: VerifySpec) -> Event
     afresh (detection opens a new incident for what is still wrong)."""
     assert incident.plan is not None
     target = incident.plan.target
-    still = sorted(s.name for s in incident.services if poll.observation.health.get(s) is False)
+    still = sorted(s for s in incident.services if poll.observation.health.get(s) is False)
     recovered = event(
         incident,
         EventKind.RECOVERED,
         f"Recovered: {target.name} healthy for {spec.healthy_polls} polls in a row after "
         f"{incident.plan.playbook}; still unhealthy, and not explained by it: "
-        f"{', '.join(still) or 'none'}",
+        f"{', '.join(s.name for s in still) or 'none'}",
         poll.now,
+        still_unhealthy=[str(s) for s in still],
         **_judged(incident),
     )
     why = f"{incident.plan.playbook} fixed {target.name}; what remains is a separate problem"

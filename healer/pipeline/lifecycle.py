@@ -375,7 +375,7 @@ def _further(incident: Incident, healer: Healer, poll: Poll) -> Events | None:
         )
     except planning.RejectedPlan:
         return None
-    if step is None or step.params == plan.params:
+    if step is None or (step.target, step.params) == (plan.target, plan.params):
         return None  # why: nothing bigger to ask for; the same again is no step
     record = _record(healer, step.playbook, now.cause)
     rationale = f"still {now.cause} on {now.root.name}, so one step further: {step.rationale}"

@@ -146,3 +146,23 @@ def test_a_fault_counts_as_detected_only_where_the_incident_noticed_its_service(
     incident.diagnosis = Diagnosis(opened, suspected, frozenset({other}))
     record = score("x", expected, Outcomes([incident], {}, {}))
     assert record["detected"] is True and record["root_cause_at3"] is True
+
+
+def test_a_recovery_that_left_the_faulty_service_ill_mitigated_nothing() -> None:
+    onset = T0 + timedelta(minutes=95)
+    opened = onset + timedelta(seconds=30)
+    carts = ServiceRef("shop", "carts")
+    diagnosis = Diagnosis(opened, (Hypothesis(SVC, Cause.TRAFFIC_SURGE, 3.0, ()),), frozenset())
+    incident = Incident(
+        "inc-1", "t", opened, opened, IncidentStatus.RESOLVED, {SVC, carts}, [],
+        diagnosis=diagnosis,
+    )  # fmt: skip
+    expected = [Expected(SVC, Cause.TRAFFIC_SURGE, ("scale",), onset)]
+
+    def recovered(still: list[str]) -> dict[str, object]:
+        at = onset + timedelta(minutes=8)
+        ev = TimelineEvent("inc-1", at, EventKind.RECOVERED, "r", {"still_unhealthy": still})
+        return score("x", expected, Outcomes([incident], {"inc-1": [ev]}, {}))
+
+    assert recovered([str(carts)])["mitigated"] is True
+    assert recovered([str(SVC)])["mitigated"] is False

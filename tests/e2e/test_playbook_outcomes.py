@@ -133,3 +133,36 @@ def test_a_change_that_relieved_saturation_but_left_cpu_above_its_aim_is_taken_f
     assert EventKind.REVERTED not in [e.kind for e in events]
     further = [e for e in events if e.kind is EventKind.PLANNED][1]
     assert "one step further: CPU at" in further.summary
+
+
+SURGE = """
+name: surge-runs-on
+seed: 206
+duration: 2h05m
+tick: 15s
+topology: sock-shop
+traffic: {base_rps: 300, diurnal_amplitude: 0.3, noise: 0.05}
+faults:
+  - {at: 110m, kind: traffic_surge, target: front-end, ramp: 10m, params: {factor: 2.5}}
+expect:
+  incident: true
+  root_cause: {service: front-end, cause: traffic_surge}
+  remediation: [scale]
+"""
+
+
+def test_a_surge_that_outgrew_the_first_step_is_met_where_it_runs_out_next(
+    tmp_path: Path,
+) -> None:
+    """The entry scaled out, the surge kept growing into a service behind it: the next step
+    adds capacity there, keeping the first (same replica count, another service)."""
+    runtime, _ = run_text(SURGE, tmp_path)
+    kube = runtime.simulation.kube
+    scaled = [(m.service.name, m.args["replicas"]) for m in kube.mutations]
+    assert scaled[:2] == [("front-end", 4), ("carts", 4)], scaled
+    with runtime.store.unit() as uow:
+        first = min(uow.list_incidents(), key=lambda i: i.opened_at)
+        events = uow.events(first.id)
+    assert EventKind.REVERTED not in [e.kind for e in events]
+    [step] = [e for e in events if e.kind is EventKind.PLANNED][1:]
+    assert "still traffic_surge on front-end, so one step further" in step.summary
