@@ -54,9 +54,15 @@ def score(name: str, expected: Sequence[Expected], outcomes: Outcomes) -> dict[s
 
 
 def _match(expected: Expected, incidents: Sequence[Incident]) -> Incident | None:
-    """The first incident opened after the onset that involves the faulty service: among
-    its anomalous services, or suspected in its top three with some evidence (a service
-    merely listed as a candidate, with none, was not noticed)."""
+    """The first incident opened after the onset that involves the faulty service."""
+    return next(iter(_involving(expected, incidents)), None)
+
+
+def _involving(expected: Expected, incidents: Sequence[Incident]) -> list[Incident]:
+    """The incidents opened after the onset that involve the faulty service, oldest first:
+    among their anomalous services, or suspected in their top three with some evidence (a
+    service merely listed as a candidate, with none, was not noticed)."""
+    found = []
     for incident in sorted(incidents, key=lambda i: i.opened_at):
         if incident.opened_at < expected.onset:
             continue
@@ -64,8 +70,8 @@ def _match(expected: Expected, incidents: Sequence[Incident]) -> Incident | None
         if expected.service in incident.services or any(
             h.service == expected.service and h.score > 0 for h in ranked[:3]
         ):
-            return incident
-    return None
+            found.append(incident)
+    return found
 
 
 def _score_fault(
@@ -76,7 +82,7 @@ def _score_fault(
     ranked = incident.diagnosis.ranked if incident.diagnosis else ()
     wanted = (expected.service, expected.cause)
     events = outcomes.events.get(incident.id, ())
-    recovered = next((e for e in events if _recovered(e, expected.service)), None)
+    recovered = _first_recovery(expected, outcomes)
     acted = incident.plan.playbook if incident.plan and incident.attempts else None
     return {
         "detected": True,
@@ -92,6 +98,18 @@ def _score_fault(
         **_handled(expected, recovered, events),
         "expected": _describe(expected),
     }
+
+
+def _first_recovery(expected: Expected, outcomes: Outcomes) -> TimelineEvent | None:
+    """The first recovery that included the faulty service, in any incident about it: a
+    cascade may be cured in steps, each its own incident (a surge met tier by tier)."""
+    recoveries = [
+        e
+        for incident in _involving(expected, outcomes.incidents)
+        for e in outcomes.events.get(incident.id, ())
+        if _recovered(e, expected.service)
+    ]
+    return min(recoveries, key=lambda e: e.at, default=None)
 
 
 def _recovered(event: TimelineEvent, service: ServiceRef) -> bool:

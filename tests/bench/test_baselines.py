@@ -166,3 +166,26 @@ def test_a_recovery_that_left_the_faulty_service_ill_mitigated_nothing() -> None
 
     assert recovered([str(carts)])["mitigated"] is True
     assert recovered([str(SVC)])["mitigated"] is False
+
+
+def test_a_fault_cured_in_steps_is_mitigated_when_its_own_service_recovered() -> None:
+    onset = T0 + timedelta(minutes=95)
+    carts = ServiceRef("shop", "carts")
+
+    def opened(id_: str, minutes: int) -> Incident:
+        at = onset + timedelta(minutes=minutes)
+        return Incident(id_, "t", at, at, IncidentStatus.RESOLVED, {SVC, carts}, [])
+
+    def recovery(id_: str, minutes: int, still: list[str]) -> TimelineEvent:
+        at = onset + timedelta(minutes=minutes)
+        return TimelineEvent(id_, at, EventKind.RECOVERED, "r", {"still_unhealthy": still})
+
+    events = {
+        "inc-1": [recovery("inc-1", 6, [str(SVC)])],
+        "inc-2": [recovery("inc-2", 11, [])],
+    }
+    expected = [Expected(SVC, Cause.TRAFFIC_SURGE, ("scale",), onset)]
+    outcomes = Outcomes([opened("inc-1", 1), opened("inc-2", 7)], events, {})
+    record = score("x", expected, outcomes)
+    assert record["mitigated"] is True and record["ttm_s"] == 660.0
+    assert record["false_incidents"] == 0
