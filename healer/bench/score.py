@@ -33,10 +33,10 @@ class Outcomes:
 
 
 def score(name: str, expected: Sequence[Expected], outcomes: Outcomes) -> dict[str, Any]:
-    matches = {e: _match(e, outcomes.incidents) for e in expected}
-    faults = [_score_fault(e, matches[e], outcomes) for e in expected]
+    about = {e: _involving(e, outcomes.incidents) for e in expected}
+    faults = [_score_fault(e, about[e], outcomes) for e in expected]
     first = faults[0] if faults else _no_fault()
-    matched_ids = {i.id for i in matches.values() if i is not None}
+    matched_ids = {found[0].id for found in about.values() if found}
     record = {
         "name": name,
         **first,
@@ -51,11 +51,6 @@ def score(name: str, expected: Sequence[Expected], outcomes: Outcomes) -> dict[s
     if len(faults) > 1:
         record["faults"] = faults
     return record
-
-
-def _match(expected: Expected, incidents: Sequence[Incident]) -> Incident | None:
-    """The first incident opened after the onset that involves the faulty service."""
-    return next(iter(_involving(expected, incidents)), None)
 
 
 def _involving(expected: Expected, incidents: Sequence[Incident]) -> list[Incident]:
@@ -75,14 +70,16 @@ def _involving(expected: Expected, incidents: Sequence[Incident]) -> list[Incide
 
 
 def _score_fault(
-    expected: Expected, incident: Incident | None, outcomes: Outcomes
+    expected: Expected, about: Sequence[Incident], outcomes: Outcomes
 ) -> dict[str, Any]:
-    if incident is None:
+    """Judged on the first incident about the fault; its recovery may come in a later one."""
+    if not about:
         return {**_no_fault(), "detected": False, "expected": _describe(expected)}
+    incident = about[0]
     ranked = incident.diagnosis.ranked if incident.diagnosis else ()
     wanted = (expected.service, expected.cause)
     events = outcomes.events.get(incident.id, ())
-    recovered = _first_recovery(expected, outcomes)
+    recovered = _first_recovery(expected, about, outcomes)
     acted = incident.plan.playbook if incident.plan and incident.attempts else None
     return {
         "detected": True,
@@ -100,12 +97,14 @@ def _score_fault(
     }
 
 
-def _first_recovery(expected: Expected, outcomes: Outcomes) -> TimelineEvent | None:
+def _first_recovery(
+    expected: Expected, about: Sequence[Incident], outcomes: Outcomes
+) -> TimelineEvent | None:
     """The first recovery that included the faulty service, in any incident about it: a
     cascade may be cured in steps, each its own incident (a surge met tier by tier)."""
     recoveries = [
         e
-        for incident in _involving(expected, outcomes.incidents)
+        for incident in about
         for e in outcomes.events.get(incident.id, ())
         if _recovered(e, expected.service)
     ]

@@ -310,8 +310,8 @@ def _anomaly(
         baseline=verdict.baseline,
         threshold=verdict.threshold,
         score=verdict.score,
-        detail=f"{what} {_fmt(kind, verdict.value)} is {ratio:.1f}× its baseline "
-        f"{_fmt(kind, verdict.baseline)}",
+        detail=f"{what} {shown(kind, verdict.value)} is {ratio:.1f}× its baseline "
+        f"{shown(kind, verdict.baseline)}",
     )
 
 
@@ -331,7 +331,8 @@ def _memory_anomaly(service: ServiceRef, climb: GrowthVerdict, at: datetime) -> 
     )
 
 
-def _fmt(kind: AnomalyKind, value: float) -> str:
+def shown(kind: AnomalyKind, value: float) -> str:
+    """A latency or error-ratio value as the timeline shows it."""
     if kind is AnomalyKind.LATENCY:
         return f"{value * 1000:.0f} ms"
     return f"{value:.1%}"

@@ -35,6 +35,7 @@ SURGE_MIN = 3  # services busy at once, at least
 SURGE_SHARE = 1 / 3  # of the services behind the entry, at least
 SURGE_LOAD = 1.4  # the entry's request rate over its usual rate, at least
 MEMORY_HIGH = 0.8  # the fullest container's working set / limit that counts as climbing
+POOL_FULL = 0.95  # a pool with this share of its connections checked out is full
 DB_FULL = 0.95  # a database with this share of its max_connections in use is at its limit
 OVERBOOKED = 0.4  # a service whose pools alone could hold this share of its database
 
@@ -62,13 +63,24 @@ def cpu(service: ServiceRef, snapshot: MetricsSnapshot) -> list[Evidence]:
     return found
 
 
+def pool_waiting(snapshot: MetricsSnapshot, service: ServiceRef) -> bool:
+    """Requests wait for a connection, or give up waiting."""
+    pending = snapshot.value(service, Signal.POOL_PENDING) or 0.0
+    return pending > 0.5 or (snapshot.value(service, Signal.POOL_TIMEOUTS) or 0.0) > 0.01
+
+
+def pool_full(snapshot: MetricsSnapshot, service: ServiceRef) -> bool:
+    used, size = snapshot.value(service, Signal.POOL_USED), snapshot.value(service, Signal.POOL_MAX)
+    return used is not None and size is not None and size > 0 and used / size >= POOL_FULL
+
+
 def pool(service: ServiceRef, facts: Facts) -> list[Evidence]:
     snap = facts.snapshot
     used, size = snap.value(service, Signal.POOL_USED), snap.value(service, Signal.POOL_MAX)
     pending = snap.value(service, Signal.POOL_PENDING) or 0.0
     timeouts = snap.value(service, Signal.POOL_TIMEOUTS) or 0.0
     found = []
-    if pending > 0.5 or timeouts > 0.01:
+    if pool_waiting(snap, service):
         found.append(
             Evidence(
                 "metrics",
@@ -78,7 +90,7 @@ def pool(service: ServiceRef, facts: Facts) -> list[Evidence]:
                 pending,
             )
         )
-    if used is not None and size and used / size >= 0.95:
+    if pool_full(snap, service):
         found.append(Evidence("metrics", f"pool full: {used:.0f} of {size:.0f} in use", 1.0))
     found += log_evidence(service, facts.observation, LogClass.POOL_TIMEOUT, 1.0)
     busy = snap.value(service, Signal.CPU_UTILISATION)
@@ -119,9 +131,7 @@ def _overbooked(
     the connections are refused by the database, not missing from a small pool."""
     size = snapshot.value(service, Signal.POOL_MAX) or 0.0
     used = snapshot.value(service, Signal.POOL_USED) or 0.0
-    waiting = (snapshot.value(service, Signal.POOL_PENDING) or 0.0) > 0.5 or (
-        snapshot.value(service, Signal.POOL_TIMEOUTS) or 0.0
-    ) > 0.01
+    waiting = pool_waiting(snapshot, service)
     found = []
     if size >= OVERBOOKED * limit:
         replicas = snapshot.value(service, Signal.REPLICAS)

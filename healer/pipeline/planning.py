@@ -29,6 +29,8 @@ from healer.pipeline.causes import (
     OVERBOOKED,
     began_with_rollout,
     full_databases,
+    pool_full,
+    pool_waiting,
 )
 from healer.ports import Planner
 
@@ -156,10 +158,7 @@ def still_short(plan: Plan, cause: Cause, snapshot: MetricsSnapshot) -> bool:
         cpu = snapshot.value(target, Signal.CPU_UTILISATION)
         return cpu is not None and cpu > TARGET_CPU
     if cause is Cause.POOL_EXHAUSTION:
-        used = snapshot.value(target, Signal.POOL_USED)
-        size = snapshot.value(target, Signal.POOL_MAX)
-        pending = snapshot.value(target, Signal.POOL_PENDING) or 0.0
-        return pending > 0 or (used is not None and size is not None and 0 < size <= used)
+        return pool_waiting(snapshot, target) or pool_full(snapshot, target)
     return False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
+from healer.detect.detector import shown
 from healer.domain.model import (
     Anomaly,
     AnomalyKind,
@@ -111,9 +112,6 @@ def helped(incident: Incident, target: ServiceRef, snapshot: MetricsSnapshot) ->
         now = snapshot.value(target, signal)
         if now is None or now > anomaly.value * HELPED:
             return []
-        moved.append(f"{anomaly.kind} {_show(signal, anomaly.value)} → {_show(signal, now)}")
+        was, kind = shown(anomaly.kind, anomaly.value), anomaly.kind
+        moved.append(f"{kind} {was} → {shown(kind, now)}")
     return moved
-
-
-def _show(signal: Signal, value: float) -> str:
-    return f"{value * 1000:.0f} ms" if signal is Signal.LATENCY_P99 else f"{value:.1%}"
