@@ -85,6 +85,7 @@ def detection(settings: Settings) -> DetectionSettings:
             clear=d.clear_polls,
             fast=d.fast_polls,
             strong=d.fast_strength,
+            vouched=d.vouched_polls,
         ),
         min_rate=d.min_request_rate,
         # why: ratios and rates are measured over the poll's window; counts follow it

@@ -230,6 +230,9 @@ class DetectionSettings(_Group):
     """Fire sooner when this many polls in a row are all far out (0: never sooner)."""
     fast_strength: float = Field(3.0, ge=1)
     """...far out meaning at least this multiple of the threshold."""
+    vouched_polls: int = Field(2, ge=0)
+    """Fire sooner when this many polls in a row are out while the service's own logs
+    report the failure (a firing error pattern); 0: logs never vouch."""
     latency_z: float = Field(6.0, gt=0)
     """Robust z-score (median and MAD) above which p99 latency is out of baseline."""
     latency_ratio: float = Field(2.0, ge=1)

@@ -43,6 +43,9 @@ class Persistence:
     # strong is worth the odd early page; 0 turns it off.
     fast: int = 0
     strong: float = 3.0
+    # Sooner when another signal vouches for it: the last `vouched` polls all out while
+    # the service's own logs report the trouble (see `Baseline.vouch`); 0 turns it off.
+    vouched: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,24 @@ class Baseline:
             firing=self.firing,
             since=self._firing_since,
         )
+
+    def vouch(self) -> datetime | None:
+        """Fire now if the last `vouched` polls were all out; the start of the streak.
+
+        Called when independent evidence (the service logging the failure) backs this
+        series: two signals agreeing for two polls are worth the polls persistence waits.
+        """
+        wanted = self._p.vouched
+        recent = list(self._recent)[-wanted:] if wanted > 0 else []
+        if (
+            not self.firing
+            and wanted > 0
+            and len(recent) == wanted
+            and all(out for _, out in recent)
+        ):
+            self._firing_since = recent[0][0]
+            self._in_streak = 0
+        return self._firing_since
 
     def _update_state(self, out: bool) -> None:
         outs = [at for at, was_out in self._recent if was_out]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from healer.detect.baseline import Baseline, Persistence, Thresholds, Verdict
@@ -25,6 +25,12 @@ from healer.domain.model import (
 )
 from healer.ports import TemplateMiner
 
+# The log classes in which a service itself reports what its 5xx ratio or its p99 shows:
+# any failure explains 5xx; only waiting (deadlines, pools, refused connections) explains
+# a slow p99, since a stack trace or a failed call is usually quick.
+_VOUCH_ERRORS = frozenset(LogClass) - {LogClass.OTHER}
+_VOUCH_LATENCY = frozenset({LogClass.TIMEOUT, LogClass.POOL_TIMEOUT, LogClass.DB_CONNECTIONS})
+
 
 @dataclass(frozen=True)
 class DetectionSettings:
@@ -37,7 +43,8 @@ class DetectionSettings:
     # 4 of 5: a one-tick blip stays in a 1-minute rate window for 4 polls, so fewer
     # would page on every deploy blip and GC pause.
     # ...or 3 in a row at 3× the threshold: a fault that strong pages a poll sooner
-    persistence: Persistence = Persistence(k=4, n=5, clear=3, fast=3, strong=3.0)
+    # ...or 2 in a row while the service logs the failure in its own words
+    persistence: Persistence = Persistence(k=4, n=5, clear=3, fast=3, strong=3.0, vouched=2)
     min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
     # Seconds each poll's ratios and rates are measured over (the PromQL range), which
     # turns a 5xx ratio and a request rate back into a count of failed requests.
@@ -133,13 +140,15 @@ class Detector:
         anomalies: list[Anomaly] = []
         health: dict[ServiceRef, bool | None] = {}
         load: dict[ServiceRef, float] = {}
+        # Logs first: a service logging its failure vouches for its metrics this poll.
+        templates = self._observe_logs(logs, snapshot.at) if logs is not None else {}
         for service, signals in snapshot.services.items():
-            found = self._observe_metrics(service, signals, snapshot.at)
+            told = frozenset(c.cls for c in templates.get(service, ()) if c.firing)
+            found = self._observe_metrics(service, signals, snapshot.at, told)
             if (ratio := self._load(service, signals, snapshot.at)) is not None:
                 load[service] = ratio
             anomalies.extend(found)
             health[service] = None if not _has_golden(signals) else not found
-        templates = self._observe_logs(logs, snapshot.at) if logs is not None else {}
         for service, counts in templates.items():
             for count in counts:
                 if count.firing:
@@ -161,7 +170,11 @@ class Detector:
         return rate / usual if ready else None
 
     def _observe_metrics(
-        self, service: ServiceRef, signals: Mapping[Signal, float], at: datetime
+        self,
+        service: ServiceRef,
+        signals: Mapping[Signal, float],
+        at: datetime,
+        told: frozenset[LogClass] = frozenset(),
     ) -> list[Anomaly]:
         found = []
         latency = signals.get(Signal.LATENCY_P99)
@@ -169,6 +182,7 @@ class Detector:
             series = self._series(service, Signal.LATENCY_P99)
             lasting = self._outlasts_window(service, series, latency, signals, at)
             verdict = series.observe(latency, at, significant=lasting)
+            verdict = _vouched(series, verdict, told & _VOUCH_LATENCY)
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.LATENCY, verdict, at, "p99 latency"))
         errors, rate = signals.get(Signal.ERROR_RATIO), signals.get(Signal.REQUEST_RATE)
@@ -176,6 +190,7 @@ class Detector:
             series = self._series(service, Signal.ERROR_RATIO)
             counted = self._beyond_chance(errors, rate, series.centre)
             verdict = series.observe(errors, at, significant=counted)
+            verdict = _vouched(series, verdict, told & _VOUCH_ERRORS)
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
         memory = signals.get(Signal.MEMORY_UTILISATION)
@@ -291,6 +306,14 @@ class Detector:
             template=count.text,
             detail=f"{count.count:.0f} '{count.cls}' lines: {count.text[:160]}",
         )
+
+
+def _vouched(series: Baseline, verdict: Verdict, told: frozenset[LogClass]) -> Verdict:
+    """The verdict, firing sooner where the service's own logs back it."""
+    if verdict.firing or not told:
+        return verdict
+    since = series.vouch()
+    return verdict if since is None else replace(verdict, firing=True, since=since)
 
 
 def _has_golden(signals: Mapping[Signal, float]) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from healer.sim import telemetry as t
 from healer.sim.model import SimCluster
+from healer.sim.physics import RETRYABLE
 from healer.sim.telemetry import PodSample, Scrape
 from healer.sim.topology import ServiceSpec
 
@@ -228,7 +229,7 @@ def _callee_shares(increase: Sequence[float]) -> tuple[float, float]:
     total = sum(increase[slot] for slot in t.REQ.values())
     if total <= 0:
         return 0.0, 0.0
-    retried = sum(increase[t.REQ[code]] for code in (503, 504))
+    retried = sum(increase[t.REQ[code]] for code in RETRYABLE)
     failed = sum(increase[slot] for code, slot in t.REQ.items() if code >= 500)
     return retried / total, failed / total
 

@@ -4,7 +4,7 @@ Per request: CPU (queueing once the replicas' CPU limits fill), waiting on I/O, 
 transaction on a pooled connection (queueing for one when the pool is busy), the calls
 to its callees; all of it holds a worker, and workers queue too. Failures come from
 timeouts in any of those queues, from the code itself (a bad version), and from callees
-(after one retry for the retryable ones).
+(after one retry for the unavailable ones).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ CPU_SERVERS = 2.0  # a replica's CPU quota queues like a small multi-server queu
 TAIL_FOLLOWS_WORK = 0.1  # how much of the healthy tail scales with slower own work
 BACKGROUND_500 = 0.0001  # the odd bug that fails a request now and then
 BACKGROUND_503 = 0.0005  # connection resets and the like; callers retry these
-RETRYABLE = (503, 504)
+# Callers retry an unavailable callee once (gRPC UNAVAILABLE; the 503 and connect
+# failures of Envoy's and Istio's default retry policy), never one that timed out: the
+# deadline is spent, so a retry would only double the load on a service already too slow.
+RETRYABLE = (503,)
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,22 @@ def value(sim: Simulation, name: str, signal: Signal, minute: float) -> float:
 # --- traffic_surge ---
 
 
-def test_traffic_surge_doubles_the_entry_traffic_and_saturates() -> None:
+def test_traffic_surge_doubles_the_entry_traffic_and_a_cluster_at_40_percent_absorbs_it() -> None:
     sim = uncured("traffic_surge", "frontend")
     before = value(sim, "frontend", Signal.REQUEST_RATE, 90)
     during = value(sim, "frontend", Signal.REQUEST_RATE, 120)
     assert 1.7 * before <= during <= 2.4 * before
-    assert value(sim, "productcatalogservice", Signal.CPU_UTILISATION, 120) >= 0.95
+    assert 0.6 <= value(sim, "frontend", Signal.CPU_UTILISATION, 120) < 0.95
+    assert errors(sim, ref(sim, "frontend"), *FAULTY) < 0.005
+
+
+def test_traffic_surge_tripling_the_entry_traffic_saturates() -> None:
+    sim = faulted("traffic_surge", "frontend", {"factor": 3.0})
+    before = value(sim, "frontend", Signal.REQUEST_RATE, 90)
+    during = value(sim, "frontend", Signal.REQUEST_RATE, 120)
+    assert 2.6 * before <= during <= 3.6 * before
+    assert value(sim, "frontend", Signal.CPU_UTILISATION, 120) >= 0.95
+    assert value(sim, "productcatalogservice", Signal.CPU_UTILISATION, 120) >= 0.85
     assert errors(sim, ref(sim, "frontend"), *FAULTY) > 0.05
     assert errors(sim, ref(sim, "frontend"), *HEALTHY) < 0.005
     (fault,) = sim.cluster.fault_onsets()
@@ -78,7 +88,7 @@ def scale_the_saturated(sim: Simulation) -> None:
 
 
 def test_traffic_surge_cured_by_scaling_the_saturated_services() -> None:
-    sim = faulted("traffic_surge", "frontend", cure=scale_the_saturated)
+    sim = faulted("traffic_surge", "frontend", {"factor": 3.0}, cure=scale_the_saturated)
     for name in ("frontend", "checkoutservice", "productcatalogservice"):
         assert errors(sim, ref(sim, name), *AFTER_CURE) < 0.005, name
         healthy, after = p99(sim, ref(sim, name), *HEALTHY), p99(sim, ref(sim, name), *AFTER_CURE)
