@@ -46,7 +46,7 @@ def claim_connections(
         # limit; HikariCP opened its whole pool up front and has what it got
         lazy = got >= want and pool.driver == "sqlalchemy"
         caps.setdefault(name, []).append(
-            conditions[name].pool_size + pool.overflow if lazy else got
+            conditions[name].pool_size + conditions[name].pool_overflow if lazy else got
         )
     for name, got_caps in caps.items():
         conditions[name] = replace(conditions[name], pool_caps=tuple(got_caps))

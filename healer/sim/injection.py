@@ -16,7 +16,7 @@ from healer.sim import faults
 from healer.sim.memory import LeakTick, grow
 from healer.sim.physics import ServiceTick
 from healer.sim.scenario import FaultSpec, Scenario
-from healer.sim.topology import TopologySpec
+from healer.sim.topology import PoolSpec, TopologySpec
 from healer.sim.workloads import Deployment
 
 OVERBOOKED = 1.3  # default scale-out of db_max_connections: connections wanted / accepted
@@ -54,7 +54,7 @@ class Injections:
             image = str(fault.params.get("image", ""))
             dep.deploy(now, defect=float(fault.params["error_rate"]), fault=i, image=image)
         elif fault.kind == faults.POOL_EXHAUSTION and dep.spec.pool is not None:
-            dep.reconfigure({dep.spec.pool.env: str(fault.params["pool_size"])}, now, i)
+            dep.reconfigure(_pool_env(dep.spec.pool, int(fault.params["pool_size"]), 0), now, i)
         elif fault.kind == faults.MEMORY_LEAK:
             dep.deploy(now, fault=i, image=str(fault.params.get("image", "")))
             # why: its own stream, so adding a leak leaves every other draw as it was
@@ -66,7 +66,8 @@ class Injections:
         dep = self.deployments[fault.target]
         if fault.kind == faults.POOL_EXHAUSTION and dep.current.fault == i:
             assert dep.spec.pool is not None
-            dep.reconfigure({dep.spec.pool.env: str(dep.spec.pool.size)}, now, None)
+            pool = dep.spec.pool
+            dep.reconfigure(_pool_env(pool, pool.size, pool.overflow), now, None)
         elif fault.kind == faults.DB_MAX_CONNECTIONS and i not in self._reverted:
             self._reverted.add(i)  # why: the operator scales back in, once
             if i not in self.cured:
@@ -116,3 +117,13 @@ def overbooked(dep: Deployment, topology: TopologySpec) -> int:
     per_pod = dep.pool_size if pool.driver == "hikaricp" else LAZY_MINIMUM
     wanted = OVERBOOKED * (db.max_connections - db.reserved) / max(per_pod, 1)
     return max(dep.desired + 1, math.ceil(wanted))
+
+
+def _pool_env(pool: PoolSpec, size: int, overflow: int) -> dict[str, str]:
+    """The env of a pool `size` connections a pod; a lazy pool's overflow is set with it,
+    since a pool_exhaustion fault means `size` connections a pod in all (the push that
+    shrank the pool also took its overflow: with overflow left, nothing would run short)."""
+    env = {pool.env: str(size)}
+    if pool.overflow:
+        env[pool.overflow_env] = str(overflow)
+    return env

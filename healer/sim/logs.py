@@ -39,6 +39,7 @@ class LogContext:
     since: datetime
     until: datetime
     pool_size: int = 0
+    pool_overflow: int = 0
     pool_per_pod: int = 0  # connections a pod holds (fewer than its size when starved)
     noise: float = 1.0
     oom_kills: int = 0  # containers OOMKilled this tick; each dies with one line
@@ -149,7 +150,7 @@ def _pool_timeout(ctx: LogContext, rng: random.Random) -> tuple[str, str]:
         )
     return (
         f"sqlalchemy.exc.TimeoutError: QueuePool limit of size {ctx.pool_size} overflow "
-        f"{pool.overflow} reached, connection timed out, timeout {pool.timeout_s:.2f} "
+        f"{ctx.pool_overflow} reached, connection timed out, timeout {pool.timeout_s:.2f} "
         "(Background on this error at: https://sqlalche.me/e/20/3o7r)",
         "sqlalchemy.exc.TimeoutError",
     )

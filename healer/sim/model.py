@@ -204,6 +204,7 @@ class SimCluster:
                 len(dep.pods),
                 effect,
                 pool_size=dep.pool_size,
+                pool_overflow=dep.pool_overflow,
                 defect=defect,
                 cold=noise.cold,
                 jitter=noise.jitter,
@@ -295,6 +296,7 @@ class SimCluster:
             ctx = LogContext(
                 dep.ref, dep.spec, results[name], requests[name], since, now,
                 pool_size=dep.pool_size,
+                pool_overflow=dep.pool_overflow,
                 pool_per_pod=min(caps) if caps else 0,
                 noise=self.scenario.realism.log_noise,
                 oom_kills=leaks[name].kills if name in leaks else 0,

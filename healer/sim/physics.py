@@ -36,6 +36,7 @@ class Conditions:
     effects: Effects = NONE
     pool_caps: tuple[int, ...] = ()  # connections each ready pod obtained
     pool_size: int = 0  # configured connections per pod (its env var)
+    pool_overflow: int = 0  # configured overflow per pod (SQLAlchemy's max_overflow)
     defect: float = 0.0  # share of requests the running version fails by itself
     cold: float = 1.0  # >1 right after pods restart: cold caches, JIT warm-up
     jitter: float = 1.0  # this tick's multiplier on the mean
@@ -205,7 +206,7 @@ def _wanted(c: Conditions, per_pod: float) -> int:
     # an overflow connection as soon as it is returned, so a pod holds its pool's share
     # of what it needs plus only the overflow its busiest moments call for
     need = math.ceil(per_pod * _hold_s(c.spec) * 1.5)
-    return min(c.pool_size, need + 1) + min(pool.overflow, max(need - c.pool_size, 0))
+    return min(c.pool_size, need + 1) + min(c.pool_overflow, max(need - c.pool_size, 0))
 
 
 def wanted_connections(c: Conditions, rate: float) -> int:

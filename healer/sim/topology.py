@@ -16,6 +16,7 @@ from healer.domain.model import Edge, ServiceRef, Topology
 
 BOUTIQUE = "boutique"
 POOL_ENV = "DB_POOL_SIZE"
+OVERFLOW_ENV = "DB_MAX_OVERFLOW"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class PoolSpec:
     env: str = POOL_ENV
     timeout_s: float = 30.0  # how long a request waits for a connection before failing
     overflow: int = 0  # SQLAlchemy's max_overflow: extra connections beyond `size`
+    overflow_env: str = OVERFLOW_ENV  # where the running pods read it from
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ def _env(spec: ServiceSpec) -> dict[str, str]:
     env = {"PORT": "8080", "LOG_LEVEL": "info"}
     if spec.pool is not None:
         env[spec.pool.env] = str(spec.pool.size)
+        if spec.pool.overflow:
+            env[spec.pool.overflow_env] = str(spec.pool.overflow)
     return env
 
 
@@ -104,6 +106,12 @@ class Deployment:
         """Connections per pod that the running pods were started with."""
         pool = self.spec.pool
         return int(self.running.env.get(pool.env, pool.size)) if pool else 0
+
+    @property
+    def pool_overflow(self) -> int:
+        """Connections per pod beyond `pool_size` that the running pods may open."""
+        pool = self.spec.pool
+        return int(self.running.env.get(pool.overflow_env, pool.overflow)) if pool else 0
 
     def workload(self) -> Workload:
         rev = self.current

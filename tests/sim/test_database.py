@@ -83,8 +83,14 @@ def test_sqlalchemy_pool_timeout_line(tmp_path: Path) -> None:
     lines = list(sim.logs.read(now - timedelta(minutes=1), now).records)
     timeouts = [r for r in lines if r.error_type == "sqlalchemy.exc.TimeoutError"]
     assert timeouts
+    # why: the push that shrank the pool took its overflow too; with 2 more connections
+    # to open on demand, one connection a pod would never have run short
+    worker = sim.scenario.ref("worker")
+    assert sim.kube.workload(worker).env == {
+        "PORT": "8080", "LOG_LEVEL": "info", "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0"
+    }  # fmt: skip
     assert timeouts[0].message == (
-        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 1 overflow 2 reached, "
+        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 1 overflow 0 reached, "
         "connection timed out, timeout 2.00 "
         "(Background on this error at: https://sqlalche.me/e/20/3o7r)"
     )
