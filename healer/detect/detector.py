@@ -30,6 +30,10 @@ from healer.ports import TemplateMiner
 # a slow p99, since a stack trace or a failed call is usually quick.
 _VOUCH_ERRORS = frozenset(LogClass) - {LogClass.OTHER}
 _VOUCH_LATENCY = frozenset({LogClass.TIMEOUT, LogClass.POOL_TIMEOUT, LogClass.DB_CONNECTIONS})
+# ...and the gauges that explain a slow p99 as well: CPU throttled in 3 of 4 periods (a
+# burst at a usual peak stays under it), or requests queueing for a pooled connection.
+SHORT_THROTTLED = 0.75
+SHORT_PENDING = 2.0  # requests waiting on average: more than the odd one at a peak
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,7 @@ class Detector:
             series = self._series(service, Signal.LATENCY_P99)
             lasting = self._outlasts_window(service, series, latency, signals, at)
             verdict = series.observe(latency, at, significant=lasting)
-            verdict = _vouched(series, verdict, told & _VOUCH_LATENCY)
+            verdict = _vouched(series, verdict, bool(told & _VOUCH_LATENCY) or short(signals))
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.LATENCY, verdict, at, "p99 latency"))
         errors, rate = signals.get(Signal.ERROR_RATIO), signals.get(Signal.REQUEST_RATE)
@@ -190,7 +194,7 @@ class Detector:
             series = self._series(service, Signal.ERROR_RATIO)
             counted = self._beyond_chance(errors, rate, series.centre)
             verdict = series.observe(errors, at, significant=counted)
-            verdict = _vouched(series, verdict, told & _VOUCH_ERRORS)
+            verdict = _vouched(series, verdict, bool(told & _VOUCH_ERRORS))
             if verdict.firing:
                 found.append(_anomaly(service, AnomalyKind.ERRORS, verdict, at, "5xx ratio"))
         memory = signals.get(Signal.MEMORY_UTILISATION)
@@ -308,9 +312,17 @@ class Detector:
         )
 
 
-def _vouched(series: Baseline, verdict: Verdict, told: frozenset[LogClass]) -> Verdict:
-    """The verdict, firing sooner where the service's own logs back it."""
-    if verdict.firing or not told:
+def short(signals: Mapping[Signal, float]) -> bool:
+    """Whether the service's own gauges say it runs short: its CPU throttled in most
+    periods, or requests queueing for a pooled connection. Either explains a slow p99."""
+    throttled = signals.get(Signal.CPU_THROTTLING, 0.0)
+    waiting = signals.get(Signal.POOL_PENDING, 0.0) > SHORT_PENDING
+    return throttled >= SHORT_THROTTLED or waiting or signals.get(Signal.POOL_TIMEOUTS, 0.0) > 0
+
+
+def _vouched(series: Baseline, verdict: Verdict, backed: bool) -> Verdict:
+    """The verdict, firing sooner where the service's own logs or gauges back it."""
+    if verdict.firing or not backed:
         return verdict
     since = series.vouch()
     return verdict if since is None else replace(verdict, firing=True, since=since)

@@ -232,7 +232,7 @@ def surge(
     rate = facts.snapshot.value(service, Signal.REQUEST_RATE)
     load = facts.observation.load.get(service, 0.0)
     arriving = f" while it serves {rate:.0f} req/s, {load:.1f}× its usual" if rate else ""
-    sick = len(_reachable(service, facts.topology) & anomalous)
+    sick = len(reachable(service, facts.topology) & anomalous)
     return [
         Evidence(
             "metrics",
@@ -251,7 +251,7 @@ def surge_load(entry: ServiceRef, facts: Facts, onset: datetime) -> list[Service
         return []  # why: a surge enters where outside traffic does
     if facts.observation.load.get(entry, 0.0) < SURGE_LOAD:
         return []  # why: busy callees behind an entry taking its usual traffic got slower
-    behind = _reachable(entry, facts.topology) | {entry}
+    behind = reachable(entry, facts.topology) | {entry}
     busy = [
         s
         for s in sorted(behind)
@@ -263,7 +263,8 @@ def surge_load(entry: ServiceRef, facts: Facts, onset: datetime) -> list[Service
     return busy if len(busy) >= max(SURGE_MIN, SURGE_SHARE * len(behind)) else []
 
 
-def _reachable(service: ServiceRef, topology: Topology) -> set[ServiceRef]:
+def reachable(service: ServiceRef, topology: Topology) -> set[ServiceRef]:
+    """Every service its calls reach, directly or not."""
     seen: set[ServiceRef] = set()
     stack = [service]
     while stack:

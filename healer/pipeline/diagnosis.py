@@ -26,6 +26,7 @@ from healer.domain.model import (
     Topology,
 )
 from healer.pipeline.causes import (
+    SURGE_LOAD,
     Facts,
     cpu,
     database,
@@ -34,6 +35,7 @@ from healer.pipeline.causes import (
     log_evidence,
     memory,
     pool,
+    reachable,
     surge,
     surge_load,
 )
@@ -64,7 +66,7 @@ def candidates(
 def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
     onset = min((a.since for a in incident.anomalies), default=now)
     anomalous = {a.service for a in facts.observation.anomalies} | incident.services
-    services = candidates(incident, facts.topology, facts.snapshot)
+    services = candidates(incident, facts.topology, facts.snapshot) | _surging(incident, facts)
     loaded = {
         hot: entry
         for entry in sorted(services)
@@ -79,6 +81,19 @@ def diagnose(incident: Incident, *, facts: Facts, now: datetime) -> Diagnosis:
         key=lambda h: (-h.score, h.service),
     )
     return Diagnosis(at=now, ranked=tuple(ranked[:5]), affected=frozenset(incident.services))
+
+
+def _surging(incident: Incident, facts: Facts) -> set[ServiceRef]:
+    """Entry services taking well over their usual traffic in front of the incident: where
+    a surge comes in, though the first service it overwhelms may be far behind them."""
+    topology = facts.topology
+    return {
+        entry
+        for entry in topology.services
+        if not topology.callers(entry)
+        and facts.observation.load.get(entry, 0.0) >= SURGE_LOAD
+        and reachable(entry, topology) & incident.services
+    }
 
 
 def _hypothesis(

@@ -167,7 +167,8 @@ def _record(healer: Healer, playbook: str, cause: Cause) -> TrackRecord:
 
 def _failed_lately(healer: Healer, incident: Incident, d: Diagnosis, poll: Poll) -> dict[str, str]:
     """Playbooks that did not help this very problem (same root, same cause) in the last
-    `RECURRENCE` before: doing the same thing again would only repeat the failure."""
+    `RECURRENCE` before, so were undone: doing the same thing again would only repeat the
+    failure. A change that fell short but was kept (a surge met tier by tier) is no failure."""
     found: dict[str, str] = {}
     with healer.store.unit() as uow:
         for other in uow.list_incidents(limit=100):
@@ -176,7 +177,10 @@ def _failed_lately(healer: Healer, incident: Incident, d: Diagnosis, poll: Poll)
                 continue
             if other.updated_at < poll.now - RECURRENCE:
                 continue
-            for item in uow.events(other.id):
+            events = uow.events(other.id)
+            if not any(e.kind is EventKind.REVERTED for e in events):
+                continue  # why: what it kept (taken further, or left as it helped) was no failure
+            for item in events:
                 playbook = item.data.get("playbook")
                 if item.kind is EventKind.NOT_RECOVERED and isinstance(playbook, str):
                     found[playbook] = f"it did not help the same problem in {other.id}"

@@ -83,3 +83,28 @@ def test_harmless_lines_vouch_for_nothing() -> None:
     seen = _polls(errors_from=40, lines=None, polls=50)
     assert all(AnomalyKind.LOG_PATTERN not in kinds for kinds in seen)
     assert _first(seen, AnomalyKind.ERRORS) == 43
+
+
+def _slow_polls(extra: dict[Signal, float]) -> int:
+    """The poll at which a p99 of 250 ms (usual 100 ms) fires, with these gauges alongside."""
+    rng = random.Random(11)
+    detector = Detector(DetectionSettings(warmup=10))
+    for i in range(60):
+        slow = i >= 40
+        signals = {Signal.LATENCY_P99: 0.25 if slow else 0.1 * rng.uniform(0.9, 1.1)}
+        signals[Signal.REQUEST_RATE] = 300.0
+        if slow:
+            signals |= extra
+        snapshot = MetricsSnapshot(T0 + i * POLL, {SVC: signals})
+        if detector.observe(snapshot, None).anomalies:
+            return i
+    raise AssertionError("never fired")
+
+
+def test_a_throttled_cpu_or_a_queue_for_connections_vouches_for_a_slow_p99() -> None:
+    assert _slow_polls({}) == 43  # 2.5x the usual: under 3x the threshold, so 4 of 5
+    assert _slow_polls({Signal.CPU_THROTTLING: 0.9}) == 41
+    assert _slow_polls({Signal.POOL_PENDING: 3.0}) == 41
+    assert _slow_polls({Signal.POOL_TIMEOUTS: 0.2}) == 41
+    # a CPU busy but rarely throttled, or the odd request waiting, is no shortage
+    assert _slow_polls({Signal.CPU_THROTTLING: 0.2, Signal.POOL_PENDING: 0.3}) == 43

@@ -136,6 +136,26 @@ def test_several_services_saturating_behind_the_entry_is_a_surge_at_the_entry() 
     assert chosen.params == {"replicas": 6}  # 3 × 1.2 / 0.6
 
 
+def test_a_surge_that_first_overwhelms_a_service_deep_behind_the_entry_is_named_at_the_entry() -> (
+    None
+):
+    found = [anomaly(CHECKOUT)]  # the first to run out; the entry still looks fine
+    snapshot = {
+        FRONT: {Signal.CPU_UTILISATION: 0.7, Signal.REQUEST_RATE: 600.0},
+        CHECKOUT: {Signal.CPU_UTILISATION: 0.98, Signal.REPLICAS: 1},
+        CATALOG: {Signal.CPU_UTILISATION: 0.75},
+    }
+    d = diagnose(incident_of(*found), facts=facts(snapshot, found, load={FRONT: 2.2}), now=NOW)
+    assert (d.root, d.cause) == (FRONT, Cause.TRAFFIC_SURGE)
+    chosen = chosen_plan(
+        d, found, Workload(FRONT, 3, 1, "front:1", {}), MetricsSnapshot(NOW, snapshot)
+    )
+    assert chosen is not None and chosen.target == CHECKOUT, "capacity where it runs out"
+    # the same saturation behind an entry at its usual traffic is the service's own
+    usual = diagnose(incident_of(*found), facts=facts(snapshot, found, load={FRONT: 1.1}), now=NOW)
+    assert (usual.root, usual.cause) == (CHECKOUT, Cause.CPU_SATURATION)
+
+
 def test_one_saturated_service_is_cpu_saturation_not_a_surge() -> None:
     found = [anomaly(FRONT), anomaly(CATALOG)]
     snapshot = {FRONT: {Signal.CPU_UTILISATION: 0.4}, CATALOG: {Signal.CPU_UTILISATION: 1.3}}

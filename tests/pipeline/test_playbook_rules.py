@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
 
 from healer.domain.codechange import CodeLocation, FileVersion, PullRequest
 from healer.domain.model import (
@@ -12,17 +14,21 @@ from healer.domain.model import (
     Anomaly,
     AnomalyKind,
     Cause,
+    Diagnosis,
     EventKind,
+    Hypothesis,
     Incident,
     IncidentStatus,
     MetricsSnapshot,
     Plan,
     Risk,
     Signal,
+    TimelineEvent,
     Workload,
 )
 from healer.domain.playbook import ActionKind, Preconditions, RevertMode, Step
 from healer.pipeline.acting import in_place
+from healer.pipeline.context import Poll
 from healer.pipeline.planning import still_short, took_effect
 from healer.pipeline.pull_requests import CodeChanges
 from healer.pipeline.verification import helped
@@ -266,3 +272,33 @@ def test_a_change_is_judged_helpful_only_if_every_symptom_of_its_target_halved()
     assert moved(0.06, 0.3) == [], "errors barely moved"
     assert moved(1.9, 0.0) == [], "latency barely moved"
     assert helped(incident, FRONT, MetricsSnapshot(at, {})) == [], "nothing recorded there"
+
+
+def _earlier(world: World, id_: str, *kinds: EventKind) -> Diagnosis:
+    """An incident about checkout's surge, an hour old, whose scale-out ended in `kinds`."""
+    now = world.clock.now()
+    diagnosis = Diagnosis(now, (Hypothesis(FRONT, Cause.TRAFFIC_SURGE, 3.0, ()),), frozenset())
+    incident = Incident(id_, "t", now, now, IncidentStatus.RESOLVED, {FRONT}, [], diagnosis)
+    with world.store.unit() as uow:
+        uow.add_incident(incident)
+        for kind in kinds:
+            uow.append_event(TimelineEvent(id_, now, kind, str(kind), {"playbook": "scale"}))
+        uow.commit()
+    return diagnosis
+
+
+def test_only_a_change_that_was_undone_counts_against_the_same_plan_later() -> None:
+    from healer.pipeline.lifecycle import _failed_lately
+
+    world = World(AUTO)
+    later = Incident("inc-now", "t", world.clock.now(), world.clock.now(),
+                     IncidentStatus.OPEN, {FRONT}, [])  # fmt: skip
+    poll = cast(Poll, SimpleNamespace(now=world.clock.now()))
+    # a step that fell short and was taken further, tier after tier of a surge: no failure
+    kept = _earlier(world, "inc-kept", EventKind.NOT_RECOVERED, EventKind.RECOVERED)
+    assert _failed_lately(world.healer, later, kept, poll) == {}
+    # a scale-out that did not help and was scaled back in: doing it again would not either
+    _earlier(world, "inc-undone", EventKind.NOT_RECOVERED, EventKind.REVERTED)
+    assert _failed_lately(world.healer, later, kept, poll) == {
+        "scale": "it did not help the same problem in inc-undone"
+    }
