@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timedelta
 
 from healer.domain.model import (
-    JSON,
     Cause,
-    Decision,
     Diagnosis,
     EventKind,
     Incident,
     IncidentStatus,
-    Outcome,
-    Plan,
     TimelineEvent,
-    Verification,
-    Workload,
 )
-from healer.domain.playbook import TrackRecord
 from healer.pipeline import approval, planning, verification
 from healer.pipeline.acting import Checked, check, escalate, execute, resolve, undo
 from healer.pipeline.context import Healer, Poll, event
+from healer.pipeline.deciding import decide, plan_and_decide, planned_event, track_record
 from healer.pipeline.diagnosis import Facts, candidates, diagnose
 
 log = logging.getLogger(__name__)
-RECURRENCE = timedelta(hours=1)  # how long a failed playbook stays ruled out for its problem
 Events = list[TimelineEvent]
 # Causes whose evidence is a resource still used up: while it is, more of the same change
 # is the answer. Not a slow or failing dependency: there more capacity only hides it.
@@ -79,7 +71,7 @@ def _before_action(incident: Incident, healer: Healer, poll: Poll) -> Events:
     age = (poll.now - incident.opened_at) / healer.timing.poll_interval
     if age < healer.timing.settle_polls or incident.diagnosis is None:
         return events
-    return events + _plan_and_decide(incident, incident.diagnosis, healer, poll)
+    return events + plan_and_decide(incident, incident.diagnosis, healer, poll)
 
 
 def _rediagnose(incident: Incident, poll: Poll) -> Events:
@@ -119,188 +111,6 @@ def _diagnosed_event(incident: Incident, d: Diagnosis, poll: Poll) -> TimelineEv
         cause=str(d.cause),
         ranked=ranked,
     )
-
-
-def _plan_and_decide(incident: Incident, d: Diagnosis, healer: Healer, poll: Poll) -> Events:
-    if incident.attempts >= healer.timing.max_attempts:
-        return escalate(incident, poll, f"{incident.attempts} actions did not resolve it")
-    if d.cause is Cause.UNKNOWN:
-        return escalate(incident, poll, "no cause could be established")
-    workload = poll.workload(d.root)
-    if workload is None:
-        return escalate(incident, poll, f"the cluster has no workload for {d.root}")
-    # A playbook that was tried and reverted is not offered again for this incident, nor
-    # one whose preconditions do not hold for the target.
-    unfit = _unfit(healer, workload, poll) | _failed_lately(healer, incident, d, poll)
-    tried = [*incident.tried, *unfit]
-    try:
-        plan = planning.plan(
-            incident,
-            diagnosis=d,
-            planner=healer.planner,
-            playbooks=healer.playbooks,
-            workload=workload,
-            snapshot=poll.snapshot,
-            tried=tried,
-        )
-    except planning.RejectedPlan as exc:
-        return escalate(incident, poll, f"plan refused: {exc}")
-    if plan is None:
-        skipped = "".join(
-            f"; {name}: {why}"
-            for name, why in unfit.items()
-            if d.cause in healer.playbooks[name].fixes
-        )
-        return escalate(incident, poll, f"no playbook fits {d.cause} on {d.root.name}{skipped}")
-    record = _record(healer, plan.playbook, d.cause)
-    plan = dataclasses.replace(plan, track_record=record.text())
-    incident.plan = plan
-    planned = planned_event(incident, plan, poll.now, record)
-    return [planned, *_decide(incident, healer, poll)]
-
-
-def _record(healer: Healer, playbook: str, cause: Cause) -> TrackRecord:
-    with healer.store.unit() as uow:
-        found = [r for r in uow.outcomes() if (r.playbook, r.cause) == (playbook, str(cause))]
-    return found[0] if found else TrackRecord(playbook, str(cause))
-
-
-def _failed_lately(healer: Healer, incident: Incident, d: Diagnosis, poll: Poll) -> dict[str, str]:
-    """Playbooks that did not help this very problem (same root, same cause) in the last
-    `RECURRENCE` before, so were undone: doing the same thing again would only repeat the
-    failure. A change that fell short but was kept (a surge met tier by tier) is no failure."""
-    found: dict[str, str] = {}
-    with healer.store.unit() as uow:
-        for other in uow.list_incidents(limit=100):
-            same = other.diagnosis is not None and (other.diagnosis.root, other.diagnosis.cause)
-            if other.id == incident.id or same != (d.root, d.cause):
-                continue
-            if other.updated_at < poll.now - RECURRENCE:
-                continue
-            events = uow.events(other.id)
-            if not any(e.kind is EventKind.REVERTED for e in events):
-                continue  # why: what it kept (taken further, or left as it helped) was no failure
-            for item in events:
-                playbook = item.data.get("playbook")
-                if item.kind is EventKind.NOT_RECOVERED and isinstance(playbook, str):
-                    found[playbook] = f"it did not help the same problem in {other.id}"
-    return found
-
-
-def _unfit(healer: Healer, workload: Workload, poll: Poll) -> dict[str, str]:
-    """Playbooks whose preconditions fail for this target now, with why."""
-    found = {}
-    for name, playbook in healer.playbooks.items():
-        unmet = playbook.preconditions.unmet(workload, poll.now)
-        if unmet:
-            found[name] = "; ".join(unmet)
-    return found
-
-
-def _held_back(incident: Incident, plan: Plan, healer: Healer, poll: Poll) -> str | None:
-    """Why the playbook itself forbids this plan now: a relative limit, or its cooldown."""
-    playbook = healer.playbooks.get(plan.playbook)
-    workload = poll.workload(plan.target)
-    if playbook is None or workload is None:
-        return None
-    problems = playbook.bound_problems(plan.params, workload)
-    if problems:
-        return "; ".join(problems)
-    if playbook.cooldown is None:
-        return None
-    kinds = {str(step.action) for step in playbook.steps}
-    with healer.store.unit() as uow:
-        recent = uow.actions_since(poll.now - playbook.cooldown)
-    # why not its own: a step further on the same incident is no repeat of a fix elsewhere
-    last = [
-        at
-        for at, target, action, owner in recent
-        if target == plan.target and action in kinds and owner != incident.id
-    ]
-    if last:
-        return (
-            f"{plan.playbook} changed {plan.target.name} at {max(last).isoformat()}, within "
-            f"its cooldown of {playbook.cooldown}"
-        )
-    return None
-
-
-def planned_event(
-    incident: Incident, plan: Plan, now: datetime, record: TrackRecord | None = None
-) -> TimelineEvent:
-    summary = (
-        f"Plan ({plan.planner}): {plan.playbook} on {plan.target.name} "
-        f"{dict(plan.params)} — {plan.rationale}"
-    )
-    history: dict[str, JSON] = {}
-    if record is not None:
-        summary += f". Track record: {record.text()}"
-        history = {"worked": record.worked, "failed": record.failed}
-    return event(
-        incident,
-        EventKind.PLANNED,
-        summary,
-        now,
-        playbook=plan.playbook,
-        params=dict(plan.params),
-        target=str(plan.target),
-        **history,
-    )
-
-
-def decided_event(incident: Incident, decision: Decision, now: datetime) -> TimelineEvent:
-    return event(
-        incident,
-        EventKind.DECIDED,
-        f"Policy: {decision.outcome} — {decision.reason}",
-        now,
-        outcome=str(decision.outcome),
-        rule=decision.rule,
-    )
-
-
-def _decide(incident: Incident, healer: Healer, poll: Poll) -> Events:
-    plan = incident.plan
-    workload = poll.workload(plan.target) if plan else None
-    if plan is None or workload is None:
-        return escalate(incident, poll, "the plan's target is gone")
-    held = _held_back(incident, plan, healer, poll)
-    if held is not None:
-        return escalate(incident, poll, f"the playbook forbids it: {held}")
-    with healer.store.unit() as uow:
-        recent = uow.actions_since(poll.now - approval.RATE_LIMIT_MEMORY)
-    context = approval.context_for(
-        plan,
-        workload=workload,
-        snapshot=poll.snapshot,
-        topology=poll.topology,
-        recent=[(at, service) for at, service, _, _ in recent],
-        own=[(at, service) for at, service, _, owner in recent if owner == incident.id],
-    )
-    decision = approval.decide(plan, policy=healer.policy, context=context, now=poll.now)
-    incident.decision = decision
-    decided = decided_event(incident, decision, poll.now)
-    if decision.outcome is Outcome.DENY:
-        return [decided, *escalate(incident, poll, f"policy denied it ({decision.reason})")]
-    if decision.outcome is Outcome.ASK:
-        return [decided, *_ask(incident, healer, poll)]
-    return [decided, *execute(incident, healer, poll)]
-
-
-def _ask(incident: Incident, healer: Healer, poll: Poll) -> Events:
-    assert incident.plan is not None and incident.decision is not None
-    healer.approver.request(incident, incident.plan, incident.decision)
-    incident.status = IncidentStatus.AWAITING_APPROVAL
-    incident.verification = Verification(started_at=poll.now)  # when the wait began
-    needed = incident.decision.approvers_required
-    return [
-        event(
-            incident,
-            EventKind.APPROVAL_REQUESTED,
-            f"Approval requested from {needed} approver{'s' if needed > 1 else ''}",
-            poll.now,
-        )
-    ]
 
 
 def _awaiting(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -381,14 +191,14 @@ def _further(incident: Incident, healer: Healer, poll: Poll) -> Events | None:
         return None
     if step is None or (step.target, step.params) == (plan.target, plan.params):
         return None  # why: nothing bigger to ask for; the same again is no step
-    record = _record(healer, step.playbook, now.cause)
+    record = track_record(healer, step.playbook, now.cause)
     rationale = f"still {now.cause} on {now.root.name}, so one step further: {step.rationale}"
     incident.diagnosis = now
     incident.status = IncidentStatus.DIAGNOSED
     incident.verification = None
     incident.plan = dataclasses.replace(step, rationale=rationale, track_record=record.text())
     planned = planned_event(incident, incident.plan, poll.now, record)
-    return [planned, *_decide(incident, healer, poll)]
+    return [planned, *decide(incident, healer, poll)]
 
 
 def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:
@@ -400,4 +210,4 @@ def _next_or_escalate(incident: Incident, healer: Healer, poll: Poll) -> Events:
         return escalate(incident, poll, f"{failed} did not help")
     incident.status = IncidentStatus.DIAGNOSED
     incident.verification = None
-    return _plan_and_decide(incident, incident.diagnosis, healer, poll)
+    return plan_and_decide(incident, incident.diagnosis, healer, poll)

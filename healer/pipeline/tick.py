@@ -27,7 +27,8 @@ from healer.errors import SourceError
 from healer.pipeline import execution
 from healer.pipeline.context import Healer, Poll, event
 from healer.pipeline.correlation import group
-from healer.pipeline.lifecycle import advance, decided_event, planned_event
+from healer.pipeline.deciding import decided_event, planned_event
+from healer.pipeline.lifecycle import advance
 from healer.ports import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -288,7 +288,7 @@ def _earlier(world: World, id_: str, *kinds: EventKind) -> Diagnosis:
 
 
 def test_only_a_change_that_was_undone_counts_against_the_same_plan_later() -> None:
-    from healer.pipeline.lifecycle import _failed_lately
+    from healer.pipeline.deciding import failed_lately
 
     world = World(AUTO)
     later = Incident("inc-now", "t", world.clock.now(), world.clock.now(),
@@ -296,9 +296,9 @@ def test_only_a_change_that_was_undone_counts_against_the_same_plan_later() -> N
     poll = cast(Poll, SimpleNamespace(now=world.clock.now()))
     # a step that fell short and was taken further, tier after tier of a surge: no failure
     kept = _earlier(world, "inc-kept", EventKind.NOT_RECOVERED, EventKind.RECOVERED)
-    assert _failed_lately(world.healer, later, kept, poll) == {}
+    assert failed_lately(world.healer, later, kept, poll) == {}
     # a scale-out that did not help and was scaled back in: doing it again would not either
     _earlier(world, "inc-undone", EventKind.NOT_RECOVERED, EventKind.REVERTED)
-    assert _failed_lately(world.healer, later, kept, poll) == {
+    assert failed_lately(world.healer, later, kept, poll) == {
         "scale": "it did not help the same problem in inc-undone"
     }
