@@ -44,7 +44,7 @@ class Persistence:
     fast: int = 0
     strong: float = 3.0
     # Sooner when another signal vouches for it: the last `vouched` polls all out while
-    # the service's own logs report the trouble (see `Baseline.vouch`); 0 turns it off.
+    # the service's own logs or gauges report the trouble (`Baseline.vouch`); 0: never.
     vouched: int = 0
 
 
@@ -132,17 +132,12 @@ class Baseline:
     def vouch(self) -> datetime | None:
         """Fire now if the last `vouched` polls were all out; the start of the streak.
 
-        Called when independent evidence (the service logging the failure) backs this
+        Called when independent evidence (the service's error lines or gauges) backs this
         series: two signals agreeing for two polls are worth the polls persistence waits.
         """
         wanted = self._p.vouched
         recent = list(self._recent)[-wanted:] if wanted > 0 else []
-        if (
-            not self.firing
-            and wanted > 0
-            and len(recent) == wanted
-            and all(out for _, out in recent)
-        ):
+        if not self.firing and recent and len(recent) == wanted and all(o for _, o in recent):
             self._firing_since = recent[0][0]
             self._in_streak = 0
         return self._firing_since

@@ -47,7 +47,7 @@ class DetectionSettings:
     # 4 of 5: a one-tick blip stays in a 1-minute rate window for 4 polls, so fewer
     # would page on every deploy blip and GC pause.
     # ...or 3 in a row at 3× the threshold: a fault that strong pages a poll sooner
-    # ...or 2 in a row while the service logs the failure in its own words
+    # ...or 2 in a row while the service's own error lines or gauges back it
     persistence: Persistence = Persistence(k=4, n=5, clear=3, fast=3, strong=3.0, vouched=2)
     min_rate: float = 0.2  # req/s: below this an error ratio is too noisy to judge
     # Seconds each poll's ratios and rates are measured over (the PromQL range), which
